@@ -1,0 +1,134 @@
+"""Checkpoint IO: atomic saves, safe loads, and a key-mapping loader that explains mismatches.
+
+A project checkpoint is a plain dict (loadable with ``torch.load(weights_only=True)``)::
+
+    {"model": state_dict, "meta": {...}, "optimizer": ..., "scheduler": ..., "step": int, ...}
+
+``meta`` carries what inference needs without the config file: ``method``, ``config``,
+``input_size``, ``normalisation`` and, once ``test.py`` has run, the dev ``threshold``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A state dict that does not fit the model: lists every missing, unexpected, mis-shaped key."""
+
+
+def save_checkpoint(obj: Mapping[str, Any], path: str | Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename: never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(dict(obj), tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(weights_only=True)`` with an error that names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise RuntimeError(f"could not read checkpoint {path}: {type(e).__name__}: {e}") from e
+
+
+def extract_state_dict(obj: Any) -> dict[str, torch.Tensor]:
+    """Find the state dict inside the usual wrappers (``model``, ``state_dict``) or take it as is."""
+    if isinstance(obj, Mapping):
+        for key in ("model", "state_dict", "model_state_dict"):
+            if key in obj and isinstance(obj[key], Mapping):
+                return dict(obj[key])
+        if all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return dict(obj)
+    raise ValueError("no state dict found (expected a dict of tensors, or one under 'model'/'state_dict')")
+
+
+def strip_prefix(state: Mapping[str, torch.Tensor], prefix: str = "module.") -> dict[str, torch.Tensor]:
+    """Remove ``prefix`` (DataParallel/DDP's ``module.``) from every key that has it."""
+    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
+
+
+def compare_state(model_state: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]
+                  ) -> tuple[list[str], list[str], list[str]]:
+    """Missing, unexpected and mis-shaped keys (the last as readable ``key: ckpt vs model``)."""
+    missing = sorted(k for k in model_state if k not in state)
+    unexpected = sorted(k for k in state if k not in model_state)
+    shapes = sorted(
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(model_state[k].shape)}"
+        for k in state
+        if k in model_state and tuple(state[k].shape) != tuple(model_state[k].shape)
+    )
+    return missing, unexpected, shapes
+
+
+def load_weights(
+    model: nn.Module,
+    source: str | Path | Mapping[str, Any],
+    key_map: Callable[[str], str | None] | None = None,
+    strict: bool = True,
+    ignore: Callable[[str], bool] | None = None,
+) -> dict[str, list[str]]:
+    """Load weights into ``model`` from a file or dict, mapping keys and reporting mismatches.
+
+    ``module.`` prefixes are stripped; ``key_map(key)`` may rename a key or return ``None`` to
+    drop it; ``ignore(key)`` drops keys that are known to be unused (a classifier head).
+    With ``strict`` any missing, unexpected or mis-shaped key raises
+    :class:`CheckpointMismatchError` naming each of them.
+    """
+    name = str(source) if isinstance(source, (str, Path)) else "state dict"
+    raw = load_file(source) if isinstance(source, (str, Path)) else source
+    state = strip_prefix(extract_state_dict(raw))
+    if ignore is not None:
+        state = {k: v for k, v in state.items() if not ignore(k)}
+    if key_map is not None:
+        mapped = {}
+        for k, v in state.items():
+            new = key_map(k)
+            if new is not None:
+                mapped[new] = v
+        state = mapped
+    missing, unexpected, shapes = compare_state(model.state_dict(), state)
+    report = {"missing": missing, "unexpected": unexpected, "mis_shaped": shapes}
+    if strict and (missing or unexpected or shapes):
+        lines = [f"checkpoint {name} does not fit {type(model).__name__}:"]
+        for title, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shapes)):
+            if keys:
+                more = " ..." if len(keys) > 40 else ""
+                lines.append(f"  {len(keys)} {title} key(s): " + ", ".join(keys[:40]) + more)
+        raise CheckpointMismatchError("\n".join(lines))
+    bad_shape = {s.split(":")[0] for s in shapes}
+    usable = {k: v for k, v in state.items() if k in model.state_dict() and k not in bad_shape}
+    model.load_state_dict(usable, strict=False)
+    return report
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    obj = load_file(path)
+    return dict(obj.get("meta", {})) if isinstance(obj, Mapping) else {}
+
+
+def update_meta(path: str | Path, **values: Any) -> None:
+    """Rewrite a checkpoint with ``meta`` updated (e.g. the dev threshold chosen by test.py)."""
+    obj = dict(load_file(path))
+    meta = dict(obj.get("meta", {}))
+    meta.update(values)
+    obj["meta"] = meta
+    save_checkpoint(obj, path)

@@ -1,0 +1,82 @@
+"""Face cropping shared by every loader and stage (data.md, step 4).
+
+The box is the CDCN/FAS-SGTD ``(x, y, w, h)``: top-left corner and size in pixels of the
+full frame. Cropping scales the box around its centre and clamps it to the image, so a
+face near the border gives a smaller (never padded) crop, as the original code does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Box = tuple[float, float, float, float]
+
+
+def scale_box(box: Box, scale_w: float, scale_h: float | None = None) -> Box:
+    """Scale ``(x, y, w, h)`` around its centre by ``scale_w`` (width) and ``scale_h`` (height)."""
+    x, y, w, h = box
+    scale_h = scale_w if scale_h is None else scale_h
+    cx, cy = x + w / 2.0, y + h / 2.0
+    nw, nh = w * scale_w, h * scale_h
+    return cx - nw / 2.0, cy - nh / 2.0, nw, nh
+
+
+def widen_box(box: Box, left: float, top: float, right: float, bottom: float) -> Box:
+    """Widen each side by the given fraction of the box size (FAS-SGTD's random crop)."""
+    x, y, w, h = box
+    return x - left * w, y - top * h, w * (1 + left + right), h * (1 + top + bottom)
+
+
+def random_widen_fractions(rng: np.random.Generator, low: float = 0.1, high: float = 0.4) -> tuple[float, ...]:
+    """FAS-SGTD train crop: each side widened by U(low, high) / 2 of the box size, independently."""
+    return tuple(float(v) for v in rng.uniform(low, high, size=4) / 2.0)
+
+
+def clamp_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
+    """Round to integer pixel bounds ``(x0, y0, x1, y1)`` inside a ``width x height`` image.
+
+    Always at least one pixel wide and high, so a box entirely outside the frame still
+    yields a valid (tiny) crop rather than an empty array.
+    """
+    x, y, w, h = box
+    x0 = int(np.clip(np.floor(x), 0, width - 1))
+    y0 = int(np.clip(np.floor(y), 0, height - 1))
+    x1 = int(np.clip(np.ceil(x + w), x0 + 1, width))
+    y1 = int(np.clip(np.ceil(y + h), y0 + 1, height))
+    return x0, y0, x1, y1
+
+
+def crop_region(image: np.ndarray, box: Box) -> np.ndarray:
+    """Crop ``image`` (H x W [x C]) to ``box`` after clamping; returns a view."""
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = clamp_box(box, w, h)
+    return image[y0:y1, x0:x1]
+
+
+def crop_face(image: np.ndarray, box: Box, scale: float = 1.3, size: int | tuple[int, int] | None = None,
+              interpolation: int | None = None) -> np.ndarray:
+    """Scale ``box`` by ``scale`` around its centre, clamp, crop and (optionally) resize.
+
+    ``size`` is an int (square) or ``(width, height)``; bilinear (cv2.INTER_LINEAR) by default.
+    """
+    import cv2
+
+    crop = crop_region(image, scale_box(box, scale))
+    if size is None:
+        return crop
+    dsize = (size, size) if isinstance(size, int) else tuple(size)
+    return cv2.resize(crop, dsize, interpolation=cv2.INTER_LINEAR if interpolation is None else interpolation)
+
+
+def crop_face_and_depth(image: np.ndarray, depth: np.ndarray | None, box: Box, scale: float = 1.3,
+                        image_size: int = 256, depth_size: int = 32) -> tuple[np.ndarray, np.ndarray | None]:
+    """Crop a frame and its frame-sized depth map with the same box (depth may be ``None``)."""
+    face = crop_face(image, box, scale, image_size)
+    if depth is None:
+        return face, None
+    if depth.shape[:2] != image.shape[:2]:
+        raise ValueError(
+            f"depth map size {depth.shape[1]}x{depth.shape[0]} differs from frame size "
+            f"{image.shape[1]}x{image.shape[0]}"
+        )
+    return face, crop_face(depth, box, scale, depth_size)
