@@ -160,8 +160,10 @@ class Task:
     def selection_metric(self, rows: list[tuple[str, float, int, str | None]]) -> tuple[float, dict[str, Any]]:
         """Lower is better. Default: dev ACER at the dev EER threshold."""
         from .metrics import evaluate_split
+        from .scores import ScoreSet
 
-        figures = evaluate_split(rows, rows)
+        dev = ScoreSet.from_rows(rows, source="dev scores")
+        figures = evaluate_split(dev, dev)
         return float(figures["ACER"]), {"dev_ACER": figures["ACER"], "dev_EER": figures["EER_dev"],
                                         "dev_threshold": figures["threshold"]}
 

@@ -32,7 +32,7 @@ class SplitScores:
 
     rows: list[Row]  # per video: (video, score, label, species or None)
     frame_rows: list[tuple[str, int, float, int]] = field(default_factory=list)  # (video, frame, score, label)
-    depth_samples: list[tuple[str, Any]] = field(default_factory=list)  # (title, 2-D array) for the depth grid
+    depth_samples: list[tuple[Any, str]] = field(default_factory=list)  # (2-D array, title) for the depth grid
 
 
 def train_main(task_cls: type[Task], defaults: Mapping[str, Any], description: str,
