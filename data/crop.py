@@ -1,0 +1,176 @@
+"""Offline crop cache (data.md, stage 4 "Cropping"): 256x256 faces and 32x32 depth crops.
+
+    python -m data.crop --frames <work>/frames --depth <work>/depth --out <work>/crops \\
+        [--scale 1.3] [--size 256] [--depth-size 32] [--workers W]
+
+For every frame ``<frames>/<video>/<video>_<NNN>_scene.jpg`` with a face box
+(``_scene.dat``), the box is scaled by ``--scale`` around its centre and clamped to the frame
+(:func:`fas_core.crop.crop_face_and_depth`); the face is resized to ``--size`` and written as
+``<out>/<video>/<video>_<NNN>_scene.jpg`` (JPEG quality 95), the frame-sized depth map
+``<depth>/<video>/<video>_<NNN>_depth1D.jpg`` (or ``.png``) cropped with the same box and
+resized to ``--depth-size`` is written as ``<out>/<video>/<video>_<NNN>_depth1D.png``.
+
+Counted, never fatal:
+
+* ``no_face``: a frame without a box (the detector found no face); skipped.
+* ``missing_depth``: a frame with a box but no depth map. The face crop is still written and
+  the depth crop is not, so the cache holds every face the detector found; a loader that needs
+  depth for the frame sees that the ``_depth1D.png`` is absent.
+* ``bad_depth``: a depth map that cannot be read or whose size differs from the frame; handled
+  like ``missing_depth``.
+* ``bad_box`` / ``corrupt_frame``: an unreadable ``.dat`` or frame; the frame is skipped.
+* ``not_detected`` (per video): the frames were extracted by this toolkit (``.done``) but face
+  detection has not finished for the video (no ``faces.json``); the video is left for a later run.
+* ``no_frames`` (per video): a frame folder without frames.
+
+Frame folders prepared by other tools (CDCN / FAS-SGTD layout: frames and ``.dat`` files, no
+``faces.json``) are used as they are. Every file is written atomically and ``.done`` marks a
+finished video, so a run killed at any point and run again gives byte-identical outputs
+(``summary.json`` aside, which records timings and what each run did).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from fas_core import fileio
+from fas_core.crop import crop_face_and_depth
+from fas_core.stages import VideoResult, run_stage
+
+FACES_INDEX = "faces.json"
+
+
+def find_frame_videos(frames_root: str | Path) -> list[str]:
+    """Names of the video folders under ``frames_root`` (sorted); a missing root is an error."""
+    frames_root = Path(frames_root)
+    if not frames_root.is_dir():
+        raise FileNotFoundError(f"frames folder not found: {frames_root} (run data.extract_frames first)")
+    return sorted(p.name for p in frames_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _remove_temp_files(folder: Path) -> None:
+    """Temp files of writes that an interrupted run never finished."""
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if p.name.startswith(".") and p.name.endswith(".tmp"):
+                p.unlink(missing_ok=True)
+
+
+def _read_depth(depth_root: Path, video: str, idx: int) -> tuple[np.ndarray | None, str | None]:
+    """The frame's depth map (grey uint8) or ``(None, failure kind)``."""
+    for ext in ("jpg", "png"):
+        path = fileio.depth_path(depth_root, video, idx, ext)
+        if path.is_file():
+            try:
+                return fileio.read_image(path, grey=True), None
+            except ValueError:
+                return None, "bad_depth"
+    return None, "missing_depth"
+
+
+def crop_video(video: str, frames_root: str | Path, depth_root: str | Path, out_root: str | Path,
+               scale: float = 1.3, size: int = 256, depth_size: int = 32, quality: int = 95) -> VideoResult:
+    """Crop every frame of ``video`` that has a box; write faces (JPEG) and depth (PNG); mark done."""
+    cv2.setNumThreads(1)  # parallelism comes from the process pool
+    frames_root, depth_root, out_root = Path(frames_root), Path(depth_root), Path(out_root)
+    src = frames_root / video
+    out = out_root / video
+    res = VideoResult(video=video)
+    indices = fileio.list_frame_indices(src, video)
+    if not indices:
+        res.failures["no_frames"] += 1
+        res.messages.append(f"{video}: no *_scene.jpg frames in {src}")
+        return res
+    if fileio.is_done(src) and not (src / FACES_INDEX).is_file():
+        res.failures["not_detected"] += 1
+        res.messages.append(f"{video}: face detection has not finished ({src / FACES_INDEX} missing); "
+                            "run data.detect_faces first")
+        return res
+    _remove_temp_files(out)
+    for idx in indices:
+        res.frames += 1
+        box_file = fileio.bbox_path(frames_root, video, idx)
+        if not box_file.is_file():
+            res.failures["no_face"] += 1
+            continue
+        try:
+            box = fileio.read_bbox(box_file)
+        except ValueError as e:
+            res.failures["bad_box"] += 1
+            res.messages.append(str(e))
+            continue
+        try:
+            image = fileio.read_image(fileio.frame_path(frames_root, video, idx))
+        except ValueError as e:
+            res.failures["corrupt_frame"] += 1
+            res.messages.append(str(e))
+            continue
+        depth, problem = _read_depth(depth_root, video, idx)
+        if depth is not None and depth.shape[:2] != image.shape[:2]:
+            problem, depth = "bad_depth", None
+            res.messages.append(f"{video}: depth map of frame {idx} differs in size from the frame")
+        if problem:
+            res.failures[problem] += 1
+        face, depth_crop = crop_face_and_depth(image, depth, box, scale=scale, image_size=size, depth_size=depth_size)
+        fileio.write_image(fileio.frame_path(out_root, video, idx), face, jpeg_quality=quality)
+        if depth_crop is not None:
+            fileio.write_image(fileio.depth_path(out_root, video, idx, "png"), depth_crop)
+        res.faces += 1
+    fileio.mark_done(out)
+    return res
+
+
+def crop_all(frames_root: str | Path, depth_root: str | Path, out_root: str | Path, scale: float = 1.3,
+             size: int = 256, depth_size: int = 32, workers: int = 1, quality: int = 95) -> dict[str, Any]:
+    """Run the crop stage over every video folder under ``frames_root``; returns the summary."""
+    if not Path(depth_root).is_dir():
+        raise FileNotFoundError(f"depth folder not found: {depth_root} (run data.make_depth first)")
+    if scale <= 0 or size < 1 or depth_size < 1:
+        raise ValueError(f"scale, size and depth size must be positive (got {scale}, {size}, {depth_size})")
+    videos = find_frame_videos(frames_root)
+    if not videos:
+        raise ValueError(f"no video folders under {frames_root}")
+    process = functools.partial(crop_video, frames_root=str(frames_root), depth_root=str(depth_root),
+                                out_root=str(out_root), scale=scale, size=size, depth_size=depth_size,
+                                quality=quality)
+    return run_stage("crop", videos, process, out_root, workers=workers,
+                     extra_summary={"scale": scale, "size": size, "depth_size": depth_size,
+                                    "frames_root": str(frames_root), "depth_root": str(depth_root)})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m data.crop",
+        description="Offline crop cache: face crops (JPEG) and depth crops (PNG) of every frame with a face box.",
+    )
+    parser.add_argument("--frames", required=True, help="frames root with .dat boxes, e.g. <work>/frames")
+    parser.add_argument("--depth", required=True, help="depth root, e.g. <work>/depth")
+    parser.add_argument("--out", required=True, help="crop cache root, e.g. <work>/crops")
+    parser.add_argument("--scale", type=float, default=1.3, help="box scale around its centre (default 1.3)")
+    parser.add_argument("--size", type=int, default=256, help="face crop size in pixels (default 256)")
+    parser.add_argument("--depth-size", type=int, default=32, help="depth crop size in pixels (default 32)")
+    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    parser.add_argument("--quality", type=int, default=95, help="JPEG quality of the face crops (default 95)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        crop_all(args.frames, args.depth, args.out, args.scale, args.size, args.depth_size, args.workers,
+                 args.quality)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"crop: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
