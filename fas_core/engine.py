@@ -344,7 +344,9 @@ def train(task: Task, cfg: Any) -> dict[str, Any]:
         writer.close()
     summary = {"step": step, "best": best, "run_dir": str(run_dir)}
     if info.is_main and best.get("step") is not None:
-        log.info(f"[{task.name}] done: best dev step {best['step']} (ACER {best.get('dev_ACER', float('nan')):.4f})")
+        what = "ACER" if "dev_ACER" in best else "selection metric"  # a task may select on something else
+        value = best.get("dev_ACER", best["metric"])
+        log.info(f"[{task.name}] done: best dev step {best['step']} ({what} {value:.4f})")
     fdist.cleanup(info)
     return summary
 

@@ -1,0 +1,231 @@
+"""Face detection (data.md, stage 2): batched MTCNN boxes, landmarks and confidences per frame.
+
+    python -m data.detect_faces --frames <work>/frames [--batch-size B] [--workers W]
+        [--min-face-size PX] [--min-face-frac F] [--downscale F | --max-side PX] [--factor F] [--device cpu|cuda]
+
+For every video folder ``<frames>/<video>/`` (frames ``<video>_<NNN>_scene.jpg``), MTCNN
+(facenet-pytorch, weights inside the wheel) runs over the frames in batches, on copies
+downscaled so that their longer side is at most ``--max-side`` pixels, looking for faces of at
+least ``max(--min-face-size, --min-face-frac x shorter side)`` pixels, with an image pyramid of
+scale step ``--factor``. The most confident face
+of each frame gives
+
+* ``<video>_<NNN>_scene.dat``: 4 lines x, y, w, h in full-frame pixels (CDCN / FAS-SGTD format);
+* an entry in ``<video>/faces.json``: box, 5 landmarks (left eye, right eye, nose, mouth left,
+  mouth right), confidence; ``null`` for a frame without a face (it gets no ``.dat``, and a
+  stale one from an earlier run is removed). See :mod:`fas_core.face_detector`.
+
+``faces.json`` is written last and marks the video as detected (the frame folder's ``.done``
+belongs to frame extraction): a rerun skips videos that have it (``--overwrite`` redoes them).
+Every file is written atomically, the detector runs on CPU with a fixed thread count and fixed
+batches, so a run killed at any point and run again gives byte-identical outputs.
+``<frames>/summary.json`` counts frames, faces and failures: ``no_face``, ``unreadable_frame``,
+``no_frames`` (a folder without frames), ``error`` (anything unexpected, with its message).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from fas_core import fileio
+from fas_core.face_detector import FACES_INDEX, Face, FaceDetector, faces_index_path, make_faces_index
+from fas_core.stages import VideoResult, run_stage
+
+# Defaults chosen with benchmarks/bench_detect_faces.py: faces in anti-spoofing videos are large
+# (a third of the frame's height or more in OULU-NPU, SiW, Replay-Attack, CASIA-FASD), so a
+# 400-pixel copy, a minimum face of 0.15 x the shorter side and a coarser image pyramid (scale
+# step 0.6 instead of MTCNN's 0.709; the later networks refine the boxes) keep the boxes of a
+# full-resolution search (mean IoU > 0.9) at a fraction of the cost.
+DEFAULT_BATCH = 16
+DEFAULT_MAX_SIDE = 400
+DEFAULT_MIN_FACE = 20.0
+DEFAULT_MIN_FACE_FRAC = 0.15
+DEFAULT_FACTOR = 0.6
+
+_DETECTORS: dict[tuple, FaceDetector] = {}  # one per worker process and setting
+
+
+def default_detector(device: str = "cpu", batch_size: int = DEFAULT_BATCH) -> FaceDetector:
+    """A detector with this stage's default settings (for benchmarks, tests and other tools)."""
+    return FaceDetector(min_face_size=DEFAULT_MIN_FACE, min_face_frac=DEFAULT_MIN_FACE_FRAC, max_side=DEFAULT_MAX_SIDE,
+                        factor=DEFAULT_FACTOR, batch_size=batch_size, device=device)
+
+
+def resolve_device(device: str | None) -> str:
+    """``None``/``auto`` -> cuda when available, else cpu (resolved inside each worker)."""
+    if device in (None, "auto"):
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def get_detector(settings: dict[str, Any], threads: int) -> FaceDetector:
+    """The worker's detector for ``settings`` (made once per process; torch threads fixed for determinism)."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    key = tuple(sorted(settings.items()))
+    if key not in _DETECTORS:
+        _DETECTORS[key] = FaceDetector(**settings)
+    return _DETECTORS[key]
+
+
+def find_frame_videos(frames_root: str | Path) -> list[str]:
+    """Names of the video folders under ``frames_root`` (sorted); a missing root is an error."""
+    frames_root = Path(frames_root)
+    if not frames_root.is_dir():
+        raise FileNotFoundError(f"frames folder not found: {frames_root} (run data.extract_frames first)")
+    return sorted(p.name for p in frames_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _remove_stale(folder: Path, video: str, faces: dict[int, Face | None]) -> None:
+    """Temp files of an interrupted write, and boxes of frames that now have no face."""
+    for p in folder.iterdir():
+        if p.name.startswith(".") and p.name.endswith(".tmp") and ("_scene.dat." in p.name or FACES_INDEX in p.name):
+            p.unlink(missing_ok=True)
+    for idx, face in faces.items():
+        if face is None:
+            fileio.bbox_path(folder.parent, video, idx).unlink(missing_ok=True)
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(fileio.read_image(path), cv2.COLOR_BGR2RGB)
+
+
+def detect_video(video: str, frames_root: str | Path, settings: dict[str, Any], batch_size: int = DEFAULT_BATCH,
+                 threads: int = 1) -> VideoResult:
+    """Detect faces in every frame of ``video``; write ``.dat`` boxes, then ``faces.json``."""
+    cv2.setNumThreads(1)  # parallelism comes from the process pool
+    frames_root = Path(frames_root)
+    folder = frames_root / video
+    res = VideoResult(video=video)
+    indices = fileio.list_frame_indices(folder, video)
+    if not indices:
+        res.failures["no_frames"] += 1
+        res.messages.append(f"{video}: no *_scene.jpg frames in {folder}")
+        return res
+    detector = get_detector({**settings, "batch_size": batch_size}, threads)
+    faces: dict[int, Face | None] = {}
+    sizes: dict[int, tuple[int, int]] = {}
+    failures: dict[int, str] = {}
+    # Read and detect one batch at a time: a long full-HD video does not fit in memory at once.
+    for start in range(0, len(indices), batch_size):
+        chunk = indices[start:start + batch_size]
+        images, ok = [], []
+        for idx in chunk:
+            path = None
+            for ext in ("jpg", "png"):
+                p = fileio.frame_path(frames_root, video, idx, ext)
+                if p.is_file():
+                    path = p
+                    break
+            try:
+                images.append(_read_rgb(path if path is not None else fileio.frame_path(frames_root, video, idx)))
+                ok.append(idx)
+            except (OSError, ValueError) as e:
+                faces[idx] = None
+                failures[idx] = "unreadable_frame"
+                res.messages.append(f"{video}: {e}")
+        for idx, img, face in zip(ok, images, detector.detect(images), strict=True):
+            faces[idx] = face
+            sizes[idx] = (img.shape[1], img.shape[0])
+    _remove_stale(folder, video, faces)
+    for idx in indices:
+        res.frames += 1
+        face = faces[idx]
+        if face is None:
+            if idx not in failures:
+                res.failures["no_face"] += 1
+            continue
+        fileio.write_bbox(fileio.bbox_path(frames_root, video, idx), face.box)
+        res.faces += 1
+    for kind in failures.values():
+        res.failures[kind] += 1
+    frame_size = sizes[min(sizes)] if sizes else None
+    index = make_faces_index(video, frame_size, faces, sizes, failures, detector.settings())
+    fileio.write_json(faces_index_path(frames_root, video), index)  # last: marks the video as detected
+    return res
+
+
+def detect_faces(frames_root: str | Path, batch_size: int = DEFAULT_BATCH, workers: int = 1, threads: int = 1,
+                 min_face_size: float = DEFAULT_MIN_FACE, min_face_frac: float = DEFAULT_MIN_FACE_FRAC,
+                 downscale: float | None = None, max_side: int | None = DEFAULT_MAX_SIDE,
+                 factor: float = DEFAULT_FACTOR, device: str | None = None, overwrite: bool = False,
+                 videos: list[str] | None = None) -> dict[str, Any]:
+    """Run face detection over every video folder under ``frames_root``; returns the summary."""
+    all_videos = find_frame_videos(frames_root)
+    if videos:
+        missing = sorted(set(videos) - set(all_videos))
+        if missing:
+            raise FileNotFoundError(f"no frame folder for video(s) {', '.join(missing)} under {frames_root}")
+        all_videos = [v for v in all_videos if v in set(videos)]
+    if not all_videos:
+        raise ValueError(f"no video folders under {frames_root}")
+    settings = {"min_face_size": float(min_face_size), "min_face_frac": float(min_face_frac), "downscale": downscale,
+                "max_side": max_side, "factor": float(factor), "device": device or "auto"}
+    FaceDetector.check_settings(**{k: v for k, v in settings.items() if k != "device"})
+    process = functools.partial(_detect_video_auto, frames_root=str(frames_root), settings=settings,
+                                batch_size=batch_size, threads=threads)
+    finished = None if not overwrite else (lambda v: False)
+    root = Path(frames_root)
+    return run_stage("detect_faces", all_videos, process, root, workers=workers,
+                     is_finished=finished or (lambda v: faces_index_path(root, v).is_file()),
+                     extra_summary={"detector": {**settings, "batch_size": batch_size, "threads": threads}})
+
+
+def _detect_video_auto(video: str, frames_root: str, settings: dict[str, Any], batch_size: int,
+                       threads: int) -> VideoResult:
+    """Resolve ``device='auto'`` inside the worker (never initialise CUDA before the pool forks)."""
+    return detect_video(video, frames_root, {**settings, "device": resolve_device(settings["device"])}, batch_size,
+                        threads)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m data.detect_faces",
+        description="Detect the most confident face per frame with MTCNN (facenet-pytorch); write <video>_<NNN>"
+                    "_scene.dat boxes (x, y, w, h) and a per-video faces.json (box, 5 landmarks, confidence).")
+    p.add_argument("--frames", required=True, help="frames root: <frames>/<video>/<video>_<NNN>_scene.jpg")
+    p.add_argument("--batch-size", "--batch", dest="batch_size", type=int, default=DEFAULT_BATCH,
+                   help=f"frames per MTCNN call (default {DEFAULT_BATCH})")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes, one video each (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
+    p.add_argument("--min-face-size", type=float, default=DEFAULT_MIN_FACE,
+                   help=f"smallest face in full-frame pixels (default {DEFAULT_MIN_FACE:g})")
+    p.add_argument("--min-face-frac", type=float, default=DEFAULT_MIN_FACE_FRAC,
+                   help="smallest face as a fraction of the frame's shorter side; the larger of the two minimums "
+                        f"applies (default {DEFAULT_MIN_FACE_FRAC:g}; 0 turns it off)")
+    p.add_argument("--downscale", type=float, default=None, help="detect on frames shrunk by this factor (0-1]")
+    p.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
+                   help=f"detect on frames shrunk to this longer side (default {DEFAULT_MAX_SIDE}; 0: full size)")
+    p.add_argument("--factor", type=float, default=DEFAULT_FACTOR,
+                   help=f"scale step of MTCNN's image pyramid (default {DEFAULT_FACTOR:g}; MTCNN's own: 0.709)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
+    p.add_argument("--overwrite", action="store_true", help="redo videos that already have faces.json")
+    p.add_argument("--videos", nargs="+", default=None, help="only these video folders")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        detect_faces(args.frames, batch_size=args.batch_size, workers=args.workers, threads=args.threads,
+                     min_face_size=args.min_face_size, min_face_frac=args.min_face_frac, downscale=args.downscale,
+                     max_side=args.max_side or None, factor=args.factor, device=args.device, overwrite=args.overwrite,
+                     videos=args.videos)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"detect_faces: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
