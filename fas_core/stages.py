@@ -16,6 +16,7 @@ A stage supplies ``process(video) -> VideoResult``. The runner
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 import time
 import traceback
 from collections import Counter, defaultdict
@@ -74,7 +75,9 @@ def run_stage(
     todo = [v for v in videos if not finished(v)]
     results: list[VideoResult] = [VideoResult(video=v, skipped=True) for v in videos if finished(v)]
     start = time.time()
-    bar = tqdm(total=len(todo), desc=name, unit="video", dynamic_ncols=True)
+    # In a log file (no terminal) a bar redrawn 10 times a second is noise: redraw every 10 s there.
+    bar = tqdm(total=len(todo), desc=name, unit="video", dynamic_ncols=True,
+               mininterval=0.1 if sys.stderr.isatty() else 10.0)
     if workers > 1 and len(todo) > 1:
         ctx = mp.get_context("fork")
         with ctx.Pool(workers) as pool:
