@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Test CDCN / CDCN++ / CDCN_u: dev and test scores per video, metrics.json, plots, model card.
+#   bash dum/test.sh [--config FILE] [--checkpoint PT | --released CDCN_U_P1.pkl] [--out DIR] [key=value ...]
+# Default config: dum/configs/demo.yaml; default checkpoint: <train.run_dir>/best.pt (else last.pt).
+# The released DUM model was trained at 256x256: test it with data.input_size=256.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/setup.sh
+
+args=("$@")
+has_config=0
+for a in "${args[@]}"; do
+  case "$a" in
+    --config|-c|--config=*) has_config=1 ;;
+    -h|--help) exec python -m dum.test --help ;;
+  esac
+done
+if [[ "$has_config" -eq 0 ]]; then
+  args=(--config dum/configs/demo.yaml "${args[@]}")
+fi
+exec python -m dum.test "${args[@]}"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Test a FAS-SGTD multi-frame run: dev/test score files, metrics.json, plots in <run_dir>/test.
+#   bash fas_sgtd_multi_frame/test.sh [--config FILE] [--checkpoint CKPT] [--out DIR] [key=value ...]
+# Without --config: the demo run (configs/demo.yaml), after bash fas_sgtd_multi_frame/train.sh.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/setup.sh
+args=("$@")
+if [[ " $* " != *" --config "* && " $* " != *" -c "* && " $* " != *" --config="* ]]; then
+  args=(--config fas_sgtd_multi_frame/configs/demo.yaml "${args[@]}")
+fi
+exec python -m fas_sgtd_multi_frame.test "${args[@]}"
