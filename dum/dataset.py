@@ -43,12 +43,14 @@ NORMALISATION = {"mean": [MEAN] * 3, "std": [STD] * 3, "rgb": True}
 CACHE_SIZE = 256  # the reference size the augmentation constants are given for
 
 
-def _resize(img: np.ndarray, size: int) -> np.ndarray:
-    """Resize to ``size`` x ``size``: area averaging when shrinking (no aliasing), bilinear otherwise."""
+RESIZE_MODES = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
+
+
+def _resize(img: np.ndarray, size: int, mode: str = "linear") -> np.ndarray:
+    """Resize to ``size`` x ``size`` (``linear``: cv2's default, as the original loaders; ``area``: averaging)."""
     if img.shape[0] == size and img.shape[1] == size:
         return img
-    interp = cv2.INTER_AREA if size < min(img.shape[:2]) else cv2.INTER_LINEAR
-    return cv2.resize(img, (size, size), interpolation=interp)
+    return cv2.resize(img, (size, size), interpolation=RESIZE_MODES[mode])
 
 
 class CropCache:
@@ -56,8 +58,11 @@ class CropCache:
 
     kind = "crops"
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, resize: str = "linear") -> None:
+        if resize not in RESIZE_MODES:
+            raise ValueError(f"data.resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
         self.root = Path(root)
+        self.resize = resize
 
     def image_path(self, video: str, index: int) -> Path:
         return self.root / video / f"{fileio.frame_name(video, index)}_scene.jpg"
@@ -72,10 +77,12 @@ class CropCache:
     def load(self, video: str, index: int, scale: float | None, size: int, map_size: int,
              with_depth: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """``(face BGR uint8 [size, size, 3], depth uint8 [map_size, map_size] or None)``; ``scale`` unused."""
-        face = _resize(fileio.read_image(self.image_path(video, index)), size)
+        face = _resize(fileio.read_image(self.image_path(video, index)), size, self.resize)
         if not with_depth:
             return face, None
-        return face, _resize(fileio.read_image(self.depth_path(video, index), grey=True), map_size)
+        depth = fileio.read_image(self.depth_path(video, index), grey=True)
+        # The label is averaged when shrunk (a smaller map of the same face), whatever the image resize.
+        return face, _resize(depth, map_size, "area" if map_size < depth.shape[0] else "linear")
 
 
 class OnlineCrop:
@@ -315,6 +322,7 @@ class DataPaths:
     protocol: str
     generated_list: Path | None
     generated_crops: Path | None
+    resize: str = "linear"
 
     @classmethod
     def from_cfg(cls, d: Any) -> DataPaths:
@@ -325,7 +333,7 @@ class DataPaths:
             gen_crops = gen_list.parent / "crops"
         return cls(str(d.source), Path(d.crops or work / "crops"), Path(d.frames or work / "frames"),
                    Path(d.depth or work / "depth"), Path(d.lists or work / "lists"), str(d.protocol),
-                   gen_list, gen_crops)
+                   gen_list, gen_crops, str(d.resize))
 
     def list_file(self, split: str) -> Path:
         from fas_core.oulu import list_path
@@ -334,7 +342,7 @@ class DataPaths:
 
     def real_source(self) -> Source:
         if self.source == "crops":
-            return CropCache(self.crops)
+            return CropCache(self.crops, self.resize)
         if self.source == "online":
             return OnlineCrop(self.frames, self.depth)
         raise ValueError(f"data.source must be 'crops' or 'online', got {self.source!r}")
@@ -355,7 +363,7 @@ def generated_items(paths: DataPaths, allow_missing: bool, missing_depth: str) -
     if paths.generated_list is None:
         return [], DepthSkips()
     entries = load_split(paths.generated_list, paths.generated_crops, kind="crops", allow_missing=allow_missing)
-    return make_items(entries, CropCache(paths.generated_crops), generated=True, training=True,
+    return make_items(entries, CropCache(paths.generated_crops, paths.resize), generated=True, training=True,
                       missing_depth=missing_depth, what=f"generated data {paths.generated_list}")
 
 

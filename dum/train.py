@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
         "lists": "",  # default <work>/lists (Protocol_N/{Train,Dev,Test}[_k].txt)
         "protocol": "1",  # 1 | 2 | 3_k | 4_k
         "input_size": 256,  # face crop side; the depth label is input_size / 8
+        "resize": "linear",  # crop cache -> input_size: linear (cv2 default, as the original) | area
         "train_scales": [1.2, 1.3, 1.4],  # online source: random crop scale per training sample
         "test_scale": 1.3,  # online source: crop scale for dev/test
         "generated_list": "",  # DSDG list (1,<video> / 0,<video>); empty: real data only
