@@ -243,3 +243,22 @@ def test_cli_help() -> None:
         r = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True,
                            timeout=60)
         assert r.returncode == 0 and "model.paper_order" in r.stdout
+
+
+def test_every_config_file_loads() -> None:
+    """Each shipped config parses against its stage's defaults (no unknown keys, right types)."""
+    from fas_core.config import load_config
+    from fas_sgtd_multi_frame.train import DEFAULTS as MULTI
+    from fas_sgtd_single_frame.train import DEFAULTS as SINGLE
+
+    seen = 0
+    for folder, defaults in (("fas_sgtd_single_frame", SINGLE), ("fas_sgtd_multi_frame", MULTI)):
+        for path in sorted((ROOT / folder / "configs").glob("*.yaml")):
+            cfg = load_config(defaults, path)
+            assert int(cfg.data.image_size) % 8 == 0, path
+            seen += 1
+    assert seen >= 12
+    p1 = load_config(MULTI, ROOT / "fas_sgtd_multi_frame/configs/oulu_p3_k.yaml")
+    assert p1.data.protocol == "3_1" and p1.optim.lr == 0.01 and p1.model.beta == 0.4 and p1.data.image_size == 256
+    released = load_config(MULTI, ROOT / "fas_sgtd_multi_frame/configs/released_p1.yaml")
+    assert released.model.gru_recurrent is False and released.model.legacy_double_softmax is True
