@@ -166,13 +166,18 @@ def depth_of(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out[0] if isinstance(out, (tuple, list)) else out
 
 
+def canonical_name(name: str) -> str:
+    """``CDCN++`` -> ``cdcnpp``, ``CDCN-u`` -> ``cdcn_u``: the names of ``fas_core.methods``."""
+    key = str(name).lower().replace("+", "p").replace("-", "_")
+    if key not in MODEL_NAMES:
+        raise ValueError(f"unknown model '{name}'. Known models: {', '.join(MODEL_NAMES)}")
+    return key
+
+
 def build_model(name: str = "cdcn_u", theta: float = 0.7, literal: bool = False) -> nn.Module:
     """``cdcn`` | ``cdcnpp`` | ``cdcn_u`` (names as in ``fas_core.methods``)."""
     classes = {"cdcn": CDCN, "cdcnpp": CDCNpp, "cdcn_u": CDCN_u}
-    key = name.lower().replace("+", "p").replace("-", "_")
-    if key not in classes:
-        raise ValueError(f"unknown model '{name}'. Known models: {', '.join(MODEL_NAMES)}")
-    return classes[key](theta=theta, literal=literal)
+    return classes[canonical_name(name)](theta=theta, literal=literal)
 
 
 def set_literal(model: nn.Module, literal: bool) -> nn.Module:

@@ -28,7 +28,7 @@ from fas_core.runner import SplitScores, train_main
 from . import dataset as dd
 from .inference import SCORE_MODES, frame_scores, load_released
 from .losses import LossWeights, mixed_batch_loss
-from .model import build_model, depth_of, reparameterize
+from .model import build_model, canonical_name, depth_of, reparameterize
 
 DEFAULTS: dict[str, Any] = {
     "model": {
@@ -103,7 +103,7 @@ class DumTask(Task):
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
-        self.name = str(cfg.model.name)
+        self.name = canonical_name(cfg.model.name)
         if cfg.eval.score not in SCORE_MODES:
             raise ValueError(f"eval.score must be one of {', '.join(SCORE_MODES)}, got {cfg.eval.score!r}")
         self.paths = dd.DataPaths.from_cfg(cfg.data)
@@ -127,7 +127,8 @@ class DumTask(Task):
         size = int(self.cfg.data.input_size)
         return {"method": self.name, "input_size": size, "map_size": size // 8,
                 "normalisation": dict(dd.NORMALISATION), "crop_scale": float(self.cfg.data.test_scale),
-                "score": "mean_mu"}
+                # score_faces (predict, export) scores the whole map; dum.test's dev threshold uses eval.score.
+                "score": "mean_mu", "threshold_score": str(self.cfg.eval.score)}
 
     def load_released(self, path: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         if self.name != "cdcn_u":

@@ -100,3 +100,15 @@ def test_mixed_batches_composition_and_ddp_split():
     assert len(only_real) == 2 and all(len(b) == 4 and max(b) < 10 for b in only_real)
     with pytest.raises(ValueError, match="both must be at least 1"):
         dd.mixed_batches(n_real=10, n_generated=5, batch_size=1, ratio=0.75)
+
+
+def test_resize_mode_is_checked(fake_work):
+    with pytest.raises(ValueError, match="data.resize must be one of linear, area"):
+        dd.build_train_set(cfg_for(fake_work["root"], **{"data.resize": "cubic"}))
+    # 64 -> 24 (at exactly half size cv2's bilinear equals area averaging)
+    area = dd.build_train_set(cfg_for(fake_work["root"], **{"data.resize": "area", "aug.enabled": False,
+                                                             "data.input_size": 24}))
+    linear = dd.build_train_set(cfg_for(fake_work["root"], **{"aug.enabled": False, "data.input_size": 24}))
+    a, b = area[(0, 1)], linear[(0, 1)]
+    assert torch.equal(a["depth"], b["depth"])  # the label is always averaged when shrunk
+    assert not torch.equal(a["image"], b["image"])
