@@ -70,20 +70,20 @@ def median_ms(fn: Callable[[], Any], repeats: int) -> float:
 
 
 def bench(predictor: Predictor, plain: Predictor, frame: np.ndarray, clip: int | None, repeats: int) -> dict:
-    """Median ms of detection, crop + normalise, model (fused and as trained) and the whole chain."""
+    """Median ms of detection, crop + normalise + face depth map, model (fused and as trained) and the whole chain."""
     frames = [frame] * clip if clip else [frame]
     faces = predictor.detect([frame])[0]
     if not faces:
         raise SystemExit("error: no face found in the benchmark image")
     faces = faces[:1]
     source = frames if clip else frame
-    inputs = predictor.prepare(source, faces)
+    inputs, face_depth = predictor.prepare(source, faces), predictor.face_depth(source, faces)
     with torch.inference_mode():
         row = {
             "detect": median_ms(lambda: predictor.detect([frame]), repeats),
-            "crop": median_ms(lambda: predictor.prepare(source, faces), repeats),
-            "model": median_ms(lambda: predictor.run_model(inputs), repeats),
-            "model_plain": median_ms(lambda: plain.run_model(inputs), repeats),
+            "crop": median_ms(lambda: (predictor.prepare(source, faces), predictor.face_depth(source, faces)), repeats),
+            "model": median_ms(lambda: predictor.run_model(inputs, face_depth), repeats),
+            "model_plain": median_ms(lambda: plain.run_model(inputs, face_depth), repeats),
             "total": median_ms(lambda: predictor.predict_clip(frames) if clip else predictor.predict_frames(frames),
                                repeats),
         }
@@ -95,8 +95,8 @@ def table(rows: Sequence[tuple[str, str, dict]], repeats: int, threads: int, ima
         f"CPU latency, median of {repeats} runs (one warm-up), {threads} torch thread(s), "
         f"{platform.processor() or platform.machine()}, torch {torch.__version__}; input {image}.",
         "",
-        "| model | unit | MTCNN detect (ms) | crop + normalise (ms) | model, fused (ms) | model as trained (ms) "
-        "| end to end (ms) |",
+        "| model | unit | MTCNN detect (ms) | crop, normalise, face depth map (ms) | model, fused (ms) "
+        "| model as trained (ms) | end to end (ms) |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for name, unit, r in rows:

@@ -40,6 +40,26 @@ def timed(fn: Callable[[], None], iters: int, warmup: int, device: torch.device)
     return (time.perf_counter() - t0) / iters
 
 
+def throughput(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: Callable[[], torch.Tensor],
+               infer: Callable[[], object], batch: int, iters: int, warmup: int,
+               device: torch.device) -> tuple[float, float]:
+    """Samples/s of a training step (``loss()``, backward, ``opt`` step) and of ``infer()`` in eval mode."""
+
+    def train_step() -> None:
+        model.train()
+        value = loss()
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+
+    @torch.no_grad()
+    def infer_step() -> None:
+        model.eval()
+        infer()
+
+    return batch / timed(train_step, iters, warmup, device), batch / timed(infer_step, iters, warmup, device)
+
+
 def bench_single(size: int, width: float, batch: int, device: torch.device, iters: int,
                  warmup: int) -> tuple[float, float]:
     net = FaceMapNet(width=width).to(device)
@@ -47,19 +67,10 @@ def bench_single(size: int, width: float, batch: int, device: torch.device, iter
     x = torch.randn(batch, 3, size, size, device=device)
     target = torch.rand(batch, 1, size // 8, size // 8, device=device)
 
-    def train_step() -> None:
-        net.train()
-        loss = torch.nn.functional.mse_loss(net(x), target) + net.l2_penalty()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def loss() -> torch.Tensor:
+        return torch.nn.functional.mse_loss(net(x), target) + net.l2_penalty()
 
-    @torch.no_grad()
-    def infer() -> None:
-        net.eval()
-        net(x)
-
-    return batch / timed(train_step, iters, warmup, device), batch / timed(infer, iters, warmup, device)
+    return throughput(net, opt, loss, lambda: net(x), batch, iters, warmup, device)
 
 
 def bench_multi(size: int, width: float, batch: int, device: torch.device, iters: int,
@@ -72,22 +83,12 @@ def bench_multi(size: int, width: float, batch: int, device: torch.device, iters
                   "label": torch.tensor([1, 0] * batch, device=device)[:batch]}
     loss_cfg = EasyDict(MULTI["loss"])
 
-    def train_step() -> None:
-        model.train()
+    def loss() -> torch.Tensor:
         depth, feats = model.extract(clip)
-        out = model.head(depth, feats)
-        loss, _ = multi_frame_loss(out, batch_data, loss_cfg)
-        loss = loss + model.head.l2_penalty(5e-4)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        value, _ = multi_frame_loss(model.head(depth, feats), batch_data, loss_cfg)
+        return value + model.head.l2_penalty(5e-4)
 
-    @torch.no_grad()
-    def infer() -> None:
-        model.eval()
-        model(clip)
-
-    return batch / timed(train_step, iters, warmup, device), batch / timed(infer, iters, warmup, device)
+    return throughput(model, opt, loss, lambda: model(clip), batch, iters, warmup, device)
 
 
 def main(argv: Sequence[str] | None = None) -> str:

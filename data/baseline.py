@@ -29,6 +29,7 @@ import numpy as np
 from fas_core import fileio, metrics, oulu
 from fas_core.evaluate import format_table
 from fas_core.scores import ScoreSet, write_scores
+from fas_core.stage_cli import stage_main, stage_parser
 
 BINS = 16
 SPLITS = ("Train", "Dev", "Test")
@@ -123,12 +124,11 @@ def run_baseline(crops_root: str | Path, lists_dir: str | Path, frames: int = 8,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m data.baseline",
-        description="Colour-histogram logistic-regression baseline on a crop cache and protocol lists "
-                    "(fit on Train, dev EER threshold, test ACER).")
-    p.add_argument("--crops", required=True, help="crop cache root: <crops>/<video>/<video>_<NNN>_scene.jpg")
-    p.add_argument("--lists", required=True, help="protocol folder with Train.txt, Dev.txt, Test.txt")
+    p = stage_parser(
+        "baseline", "Colour-histogram logistic-regression baseline on a crop cache and protocol lists "
+                    "(fit on Train, dev EER threshold, test ACER).",
+        {"--crops": "crop cache root: <crops>/<video>/<video>_<NNN>_scene.jpg",
+         "--lists": "protocol folder with Train.txt, Dev.txt, Test.txt"}, workers=False)
     p.add_argument("--fold", type=int, default=None, help="protocols 3 and 4: use Train_K.txt, Dev_K.txt, Test_K.txt")
     p.add_argument("--frames", type=int, default=8, help="crops per video, evenly spaced (default: 8)")
     p.add_argument("--C", type=float, default=1.0, dest="c", help="inverse L2 regularisation (default: 1.0)")
@@ -138,13 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        res = run_baseline(args.crops, args.lists, frames=args.frames, fold=args.fold, c=args.c)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"baseline: {e}", file=sys.stderr)
-        return 2
+def report(args: argparse.Namespace) -> None:
+    """Run the baseline for the command line; write the JSON and score files and print the table."""
+    res = run_baseline(args.crops, args.lists, frames=args.frames, fold=args.fold, c=args.c)
     stem = Path(args.lists).name + (f"_{args.fold}" if args.fold else "")
     out = Path(args.json) if args.json else Path(args.crops).parent / "baseline" / f"{stem}.json"
     write_scores(out.with_name(out.stem + "_dev_scores.txt"), res["dev"])
@@ -156,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{f', {missing} listed videos without crops' if missing else ''}):")
     print(format_table(f))
     print(f"baseline test ACER: {100 * f['ACER']:.2f}%  (json: {out})")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("baseline", build_parser(), report, argv)
 
 
 if __name__ == "__main__":

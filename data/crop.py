@@ -42,25 +42,10 @@ import numpy as np
 
 from fas_core import fileio
 from fas_core.crop import crop_face_and_depth
-from fas_core.stages import VideoResult, run_stage
+from fas_core.stage_cli import stage_main, stage_parser
+from fas_core.stages import VideoResult, find_frame_videos, frames_or_failure, remove_temp_files, run_stage
 
 FACES_INDEX = "faces.json"
-
-
-def find_frame_videos(frames_root: str | Path) -> list[str]:
-    """Names of the video folders under ``frames_root`` (sorted); a missing root is an error."""
-    frames_root = Path(frames_root)
-    if not frames_root.is_dir():
-        raise FileNotFoundError(f"frames folder not found: {frames_root} (run data.extract_frames first)")
-    return sorted(p.name for p in frames_root.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def _remove_temp_files(folder: Path) -> None:
-    """Temp files of writes that an interrupted run never finished."""
-    if folder.is_dir():
-        for p in folder.iterdir():
-            if p.name.startswith(".") and p.name.endswith(".tmp"):
-                p.unlink(missing_ok=True)
 
 
 def _read_depth(depth_root: Path, video: str, idx: int) -> tuple[np.ndarray | None, str | None]:
@@ -83,17 +68,15 @@ def crop_video(video: str, frames_root: str | Path, depth_root: str | Path, out_
     src = frames_root / video
     out = out_root / video
     res = VideoResult(video=video)
-    indices = fileio.list_frame_indices(src, video)
+    indices = frames_or_failure(res, src)
     if not indices:
-        res.failures["no_frames"] += 1
-        res.messages.append(f"{video}: no *_scene.jpg frames in {src}")
         return res
     if fileio.is_done(src) and not (src / FACES_INDEX).is_file():
         res.failures["not_detected"] += 1
         res.messages.append(f"{video}: face detection has not finished ({src / FACES_INDEX} missing); "
                             "run data.detect_faces first")
         return res
-    _remove_temp_files(out)
+    remove_temp_files(out)
     for idx in indices:
         res.frames += 1
         box_file = fileio.bbox_path(frames_root, video, idx)
@@ -146,30 +129,22 @@ def crop_all(frames_root: str | Path, depth_root: str | Path, out_root: str | Pa
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m data.crop",
-        description="Offline crop cache: face crops (JPEG) and depth crops (PNG) of every frame with a face box.",
-    )
-    parser.add_argument("--frames", required=True, help="frames root with .dat boxes, e.g. <work>/frames")
-    parser.add_argument("--depth", required=True, help="depth root, e.g. <work>/depth")
-    parser.add_argument("--out", required=True, help="crop cache root, e.g. <work>/crops")
+    parser = stage_parser(
+        "crop", "Offline crop cache: face crops (JPEG) and depth crops (PNG) of every frame with a face box.",
+        {"--frames": "frames root with .dat boxes, e.g. <work>/frames", "--depth": "depth root, e.g. <work>/depth",
+         "--out": "crop cache root, e.g. <work>/crops"})
     parser.add_argument("--scale", type=float, default=1.3, help="box scale around its centre (default 1.3)")
     parser.add_argument("--size", type=int, default=256, help="face crop size in pixels (default 256)")
     parser.add_argument("--depth-size", type=int, default=32, help="depth crop size in pixels (default 32)")
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality of the face crops (default 95)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        crop_all(args.frames, args.depth, args.out, args.scale, args.size, args.depth_size, args.workers,
-                 args.quality)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"crop: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    def run(a: argparse.Namespace) -> dict[str, Any]:
+        return crop_all(a.frames, a.depth, a.out, a.scale, a.size, a.depth_size, a.workers, a.quality)
+
+    return stage_main("crop", build_parser(), run, argv)
 
 
 if __name__ == "__main__":

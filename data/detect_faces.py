@@ -36,7 +36,8 @@ import numpy as np
 
 from fas_core import fileio
 from fas_core.face_detector import FACES_INDEX, Face, FaceDetector, faces_index_path, make_faces_index
-from fas_core.stages import VideoResult, run_stage
+from fas_core.stage_cli import stage_main, stage_parser
+from fas_core.stages import VideoResult, find_frame_videos, frames_or_failure, run_stage
 
 # Defaults chosen with benchmarks/bench_detect_faces.py: faces in anti-spoofing videos are large
 # (a third of the frame's height or more in OULU-NPU, SiW, Replay-Attack, CASIA-FASD), so a
@@ -78,14 +79,6 @@ def get_detector(settings: dict[str, Any], threads: int) -> FaceDetector:
     return _DETECTORS[key]
 
 
-def find_frame_videos(frames_root: str | Path) -> list[str]:
-    """Names of the video folders under ``frames_root`` (sorted); a missing root is an error."""
-    frames_root = Path(frames_root)
-    if not frames_root.is_dir():
-        raise FileNotFoundError(f"frames folder not found: {frames_root} (run data.extract_frames first)")
-    return sorted(p.name for p in frames_root.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
 def _remove_stale(folder: Path, video: str, faces: dict[int, Face | None]) -> None:
     """Temp files of an interrupted write, and boxes of frames that now have no face."""
     for p in folder.iterdir():
@@ -107,10 +100,8 @@ def detect_video(video: str, frames_root: str | Path, settings: dict[str, Any], 
     frames_root = Path(frames_root)
     folder = frames_root / video
     res = VideoResult(video=video)
-    indices = fileio.list_frame_indices(folder, video)
+    indices = frames_or_failure(res, folder)
     if not indices:
-        res.failures["no_frames"] += 1
-        res.messages.append(f"{video}: no *_scene.jpg frames in {folder}")
         return res
     detector = get_detector({**settings, "batch_size": batch_size}, threads)
     faces: dict[int, Face | None] = {}
@@ -189,14 +180,12 @@ def _detect_video_auto(video: str, frames_root: str, settings: dict[str, Any], b
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m data.detect_faces",
-        description="Detect the most confident face per frame with MTCNN (facenet-pytorch); write <video>_<NNN>"
-                    "_scene.dat boxes (x, y, w, h) and a per-video faces.json (box, 5 landmarks, confidence).")
-    p.add_argument("--frames", required=True, help="frames root: <frames>/<video>/<video>_<NNN>_scene.jpg")
+    p = stage_parser(
+        "detect_faces", "Detect the most confident face per frame with MTCNN (facenet-pytorch); write <video>_<NNN>"
+                        "_scene.dat boxes (x, y, w, h) and a per-video faces.json (box, 5 landmarks, confidence).",
+        {"--frames": "frames root: <frames>/<video>/<video>_<NNN>_scene.jpg"})
     p.add_argument("--batch-size", "--batch", dest="batch_size", type=int, default=DEFAULT_BATCH,
                    help=f"frames per MTCNN call (default {DEFAULT_BATCH})")
-    p.add_argument("--workers", type=int, default=1, help="parallel processes, one video each (default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
     p.add_argument("--min-face-size", type=float, default=DEFAULT_MIN_FACE,
                    help=f"smallest face in full-frame pixels (default {DEFAULT_MIN_FACE:g})")
@@ -215,16 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        detect_faces(args.frames, batch_size=args.batch_size, workers=args.workers, threads=args.threads,
-                     min_face_size=args.min_face_size, min_face_frac=args.min_face_frac, downscale=args.downscale,
-                     max_side=args.max_side or None, factor=args.factor, device=args.device, overwrite=args.overwrite,
-                     videos=args.videos)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"detect_faces: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    def run(a: argparse.Namespace) -> dict[str, Any]:
+        return detect_faces(a.frames, batch_size=a.batch_size, workers=a.workers, threads=a.threads,
+                            min_face_size=a.min_face_size, min_face_frac=a.min_face_frac, downscale=a.downscale,
+                            max_side=a.max_side or None, factor=a.factor, device=a.device, overwrite=a.overwrite,
+                            videos=a.videos)
+
+    return stage_main("detect_faces", build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ import cv2
 
 from fas_core import fileio
 from fas_core.oulu import VIDEO_EXTENSIONS
-from fas_core.stages import VideoResult, run_stage
+from fas_core.stage_cli import stage_main, stage_parser
+from fas_core.stages import VideoResult, remove_temp_files, run_stage
 
 # Video name -> file. Filled before the worker pool forks, so workers inherit it instead of
 # receiving the whole mapping with every task.
@@ -55,14 +56,6 @@ def find_videos(root: str | Path) -> dict[str, Path]:
                     raise ValueError(f"two videos named '{stem}': {found[stem]} and {path}")
                 found[stem] = path
     return dict(sorted(found.items()))
-
-
-def _remove_temp_files(folder: Path) -> None:
-    """Temp files of writes that an interrupted run never finished."""
-    if folder.is_dir():
-        for p in folder.iterdir():
-            if p.name.startswith(".") and p.name.endswith(".tmp"):
-                p.unlink(missing_ok=True)
 
 
 def _remove_frames_after(folder: Path, video: str, keep: int) -> None:
@@ -94,7 +87,7 @@ def extract_video(video: str, out_root: str | Path, every: int = 1, max_frames: 
             res.messages.append(f"{video}: cannot open {src} (corrupt or unsupported format)")
             return res
         announced = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        _remove_temp_files(folder)
+        remove_temp_files(folder)
         decoded = written = 0
         reached_end = True
         while True:
@@ -147,27 +140,20 @@ def extract_frames(videos_dir: str | Path, out_root: str | Path, every: int = 1,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m data.extract_frames",
-        description="Extract frames of every video under a folder to <out>/<video>/<video>_<NNN>_scene.jpg.",
-    )
-    parser.add_argument("--videos", required=True, help="folder searched recursively for *.avi, *.mp4, *.mov")
-    parser.add_argument("--out", required=True, help="frames root, e.g. <work>/frames")
+    parser = stage_parser(
+        "extract_frames", "Extract frames of every video under a folder to <out>/<video>/<video>_<NNN>_scene.jpg.",
+        {"--videos": "folder searched recursively for *.avi, *.mp4, *.mov", "--out": "frames root, e.g. <work>/frames"})
     parser.add_argument("--every", type=int, default=1, help="keep every K-th frame (default 1: all)")
     parser.add_argument("--max-frames", type=int, default=None, help="at most N frames per video (default: all)")
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        extract_frames(args.videos, args.out, args.every, args.max_frames, args.workers, args.quality)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"extract_frames: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    def run(a: argparse.Namespace) -> dict[str, Any]:
+        return extract_frames(a.videos, a.out, a.every, a.max_frames, a.workers, a.quality)
+
+    return stage_main("extract_frames", build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -37,24 +37,10 @@ import numpy as np
 from fas_core import fileio
 from fas_core.face_depth import render_depth
 from fas_core.face_detector import faces_index_path, read_faces_index
-from fas_core.stages import VideoResult, run_stage
+from fas_core.stage_cli import stage_main, stage_parser
+from fas_core.stages import VideoResult, find_frame_videos, remove_temp_files, run_stage
 
 DEFAULT_QUALITY = 95  # JPEG quality of the written maps (the depth1D.jpg convention)
-
-
-def find_frame_videos(frames_root: str | Path) -> list[str]:
-    """Names of the video folders under ``frames_root`` (sorted); a missing root is an error."""
-    frames_root = Path(frames_root)
-    if not frames_root.is_dir():
-        raise FileNotFoundError(f"frames folder not found: {frames_root} (run data.extract_frames first)")
-    return sorted(p.name for p in frames_root.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def _remove_temp_files(folder: Path) -> None:
-    if folder.is_dir():
-        for p in folder.iterdir():
-            if p.name.startswith(".") and p.name.endswith(".tmp"):
-                p.unlink(missing_ok=True)
 
 
 def check_prnet_map(path: Path, frame_size: tuple[int, int]) -> str | None:
@@ -96,7 +82,7 @@ def depth_video(video: str, frames_root: str | Path, out_root: str | Path, prnet
         res.messages.append(str(e))
         return res
     out = out_root / video
-    _remove_temp_files(out)
+    remove_temp_files(out)
     out.mkdir(parents=True, exist_ok=True)
     for idx in sorted(index.faces):
         res.frames += 1
@@ -150,29 +136,24 @@ def make_depth(frames_root: str | Path, out_root: str | Path, prnet_dir: str | P
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m data.make_depth",
-        description="Write <out>/<video>/<video>_<NNN>_depth1D.jpg depth pseudo-labels for every face frame: the "
-                    "built-in 3D template fitted to the MTCNN landmarks, or PRNet maps made elsewhere (--prnet-dir).")
-    p.add_argument("--frames", required=True, help="frames root holding <video>/faces.json (data.detect_faces)")
-    p.add_argument("--out", required=True, help="depth root: <out>/<video>/<video>_<NNN>_depth1D.jpg")
+    p = stage_parser(
+        "make_depth", "Write <out>/<video>/<video>_<NNN>_depth1D.jpg depth pseudo-labels for every face frame: the "
+                      "built-in 3D template fitted to the MTCNN landmarks, or PRNet maps made elsewhere (--prnet-dir).",
+        {"--frames": "frames root holding <video>/faces.json (data.detect_faces)",
+         "--out": "depth root: <out>/<video>/<video>_<NNN>_depth1D.jpg"})
     p.add_argument("--prnet-dir", default=None,
                    help="take PRNet maps from DIR/<video>/<video>_<NNN>_depth1D.jpg|png instead (copied unchanged)")
-    p.add_argument("--workers", type=int, default=1, help="parallel processes, one video each (default 1)")
     p.add_argument("--quality", type=int, default=DEFAULT_QUALITY, help=f"JPEG quality (default {DEFAULT_QUALITY})")
     p.add_argument("--overwrite", action="store_true", help="redo videos already marked done")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        make_depth(args.frames, args.out, prnet_dir=args.prnet_dir, workers=args.workers, quality=args.quality,
-                   overwrite=args.overwrite)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"make_depth: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    def run(a: argparse.Namespace) -> dict[str, Any]:
+        return make_depth(a.frames, a.out, prnet_dir=a.prnet_dir, workers=a.workers, quality=a.quality,
+                          overwrite=a.overwrite)
+
+    return stage_main("make_depth", build_parser(), run, argv)
 
 
 if __name__ == "__main__":

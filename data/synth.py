@@ -19,7 +19,10 @@ Writes the OULU-NPU release layout, so every stage and loader that reads OULU-NP
   room. Files 2, 3: a printed photo of the subject moved (and slightly bent) as a sheet.
   Files 4, 5: the subject's video on a screen moved as a plane (:mod:`data.synth_attacks`).
 * ``--difficulty`` in [0, 1] scales the attack artefacts down (1: nearly invisible, only
-  the rigid planar motion differs from a live head; 0: obvious). The default, 0.6, keeps
+  the rigid planar motion differs from a live head; 0: obvious). Above 0.6 the head pose
+  shown by a photo or a replayed video also spreads towards the live head's range of poses
+  (:meth:`SynthConfig.pose_match`; at 1 a single attack frame shows the poses a live frame
+  shows, so that only the motion across frames tells them apart). The default, 0.6, keeps
   halftone and moiré visible but makes colour shifts small, so that the colour-histogram
   baseline (:mod:`data.baseline`) does not separate live from attacks (test ACER of at least
   10% on the demo preset's protocol 1).
@@ -70,7 +73,7 @@ from .synth_render import (
     session_background,
 )
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: attack content takes live-like poses above difficulty 0.6
 DEFAULT_DIFFICULTY = 0.6
 FPS = 30.0
 FOCAL_PER_WIDTH = 0.87  # about 60 degrees horizontal field of view, as phone cameras
@@ -125,6 +128,16 @@ class SynthConfig:
     def strength(self) -> float:
         """Texture artefact strength (halftone, moire, border, bezel): 1 at difficulty 0, 0 at 1."""
         return float(np.clip(1.0 - self.difficulty, 0.0, 1.0))
+
+    @property
+    def pose_match(self) -> float:
+        """How far attack content takes its head pose from the live range: 0 up to difficulty 0.6, 1 at 1.
+
+        A print otherwise shows a near-frontal photo and a replay a subject who barely turns,
+        while a live head turns by up to 24 degrees: a single frame would tell them apart by
+        pose alone, and the hardest setting is meant to leave only the motion across frames.
+        """
+        return float(np.clip((self.difficulty - 0.6) / 0.4, 0.0, 1.0))
 
     @property
     def colour_strength(self) -> float:
@@ -223,6 +236,22 @@ def _pose(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rotation(m[0], m[1], m[2]), np.asarray(m[3:6], np.float32)
 
 
+def _content_pose_offset(cfg: SynthConfig, name: str) -> np.ndarray:
+    """``[yaw, pitch, roll, 0, 0, 0]`` added to the head pose an attack shows (zero at pose_match 0).
+
+    Drawn like one frame of the live motion: amplitude from :data:`LIVE_ROTATION` times a random
+    phase, scaled by :attr:`SynthConfig.pose_match`. A generator of its own keeps the videos
+    of lower difficulties unchanged.
+    """
+    out = np.zeros(6)
+    if cfg.pose_match <= 0:
+        return out
+    rng = np.random.default_rng(derive_seed(cfg.seed, "attack_pose", name))
+    for k, amp in enumerate(LIVE_ROTATION):
+        out[k] = np.radians(rng.uniform(*amp) * np.sin(rng.uniform(0, 2 * np.pi))) * cfg.pose_match
+    return out
+
+
 def _live(cfg: SynthConfig, sc: _Scene, rng: np.random.Generator) -> tuple[list, list, list]:
     n = cfg.spec.frames
     mot = motion(rng, n, LIVE_ROTATION, 0.25, 0.3)
@@ -298,23 +327,25 @@ def _box_on_content(box, border: int):
     return None if box is None else (box[0] + border, box[1] + border, box[2], box[3])
 
 
-def _print_attack(cfg: SynthConfig, sc: _Scene, rng: np.random.Generator, code: int) -> tuple[list, list]:
+def _print_attack(cfg: SynthConfig, sc: _Scene, rng: np.random.Generator, code: int,
+                  offset: np.ndarray) -> tuple[list, list]:
     ccam = _content_camera(cfg, "print")
     pose = rng.normal(0, 1, 6) * np.array([np.radians(3), np.radians(3), np.radians(1), 0.05, 0.05, 0.0])
-    rot, dt = _pose(pose)
+    rot, dt = _pose(pose + offset)
     photo, head = render_scene(sc.head, rot, sc.trans + dt, ccam, sc.light, sc.backdrop, sc.bg_offset)
     sheet = print_content(photo, PRINTERS[code], cfg.strength, cfg.colour_strength, rng)
     border = (sheet.shape[1] - photo.shape[1]) // 2
     return _plane_frames(cfg, sc, rng, [sheet], [_box_on_content(head.box, border)], "print", code)
 
 
-def _replay_attack(cfg: SynthConfig, sc: _Scene, rng: np.random.Generator, code: int) -> tuple[list, list]:
+def _replay_attack(cfg: SynthConfig, sc: _Scene, rng: np.random.Generator, code: int,
+                   offset: np.ndarray) -> tuple[list, list]:
     ccam = _content_camera(cfg, "replay")
     n = cfg.spec.frames
     mot = motion(rng, n, RECORDED_ROTATION, 0.08, 0.1)
     screens, cboxes = [], []
     for t in range(n):
-        rot, dt = _pose(mot[t])
+        rot, dt = _pose(mot[t] + offset)
         img, head = render_scene(sc.head, rot, sc.trans + dt, ccam, sc.light, sc.backdrop, sc.bg_offset)
         screen = display_content(img, DISPLAYS[code], cfg.strength, cfg.colour_strength)
         border = (screen.shape[1] - img.shape[1]) // 2
@@ -334,9 +365,9 @@ def render_video(cfg: SynthConfig, name: str) -> Video:
         frames, depths, boxes = _live(cfg, sc, rng)
         depth = np.stack(depths).astype(np.float16)
     elif code in PRINTERS:
-        frames, boxes = _print_attack(cfg, sc, rng, code)
+        frames, boxes = _print_attack(cfg, sc, rng, code, _content_pose_offset(cfg, parsed.name))
     elif code in DISPLAYS:
-        frames, boxes = _replay_attack(cfg, sc, rng, code)
+        frames, boxes = _replay_attack(cfg, sc, rng, code, _content_pose_offset(cfg, parsed.name))
     else:
         raise ValueError(f"{name}: file code {code} is not an OULU-NPU code (1 live, 2-3 print, 4-5 replay)")
     phone = PHONES[int(parsed.phone)]

@@ -55,34 +55,31 @@ def _trunk() -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class LiveEncoder(nn.Module):
+class _Encoder(nn.Module):
+    """The trunk and one linear layer to ``outputs`` vectors of hdim each (``outputs`` set by the subclass)."""
+
+    outputs = 0
+
+    def __init__(self, hdim: int = 128) -> None:
+        super().__init__()
+        self.hdim = hdim
+        self.main = _trunk()
+        self.fc = nn.Linear(FLAT, self.outputs * hdim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.fc(self.main(x).flatten(1)).split(self.hdim, dim=1)
+
+
+class LiveEncoder(_Encoder):
     """Live image -> ``(mu, logvar)`` of the live identity latent (hdim each)."""
 
-    def __init__(self, hdim: int = 128) -> None:
-        super().__init__()
-        self.hdim = hdim
-        self.main = _trunk()
-        self.fc = nn.Linear(FLAT, 2 * hdim)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.fc(self.main(x).flatten(1))
-        mu, logvar = z.split(self.hdim, dim=1)
-        return mu, logvar
+    outputs = 2
 
 
-class SpoofEncoder(nn.Module):
+class SpoofEncoder(_Encoder):
     """Spoof image -> ``(mu_id, logvar_id, mu_type, logvar_type)`` (hdim each, in that order)."""
 
-    def __init__(self, hdim: int = 128) -> None:
-        super().__init__()
-        self.hdim = hdim
-        self.main = _trunk()
-        self.fc = nn.Linear(FLAT, 4 * hdim)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        z = self.fc(self.main(x).flatten(1))
-        mu_id, logvar_id, mu_type, logvar_type = z.split(self.hdim, dim=1)
-        return mu_id, logvar_id, mu_type, logvar_type
+    outputs = 4
 
 
 class Decoder(nn.Module):

@@ -7,11 +7,15 @@ See :mod:`fas_core.methods`: ``build_model(meta)``, ``score_faces(model, inputs)
 * ``masked_mean_mu`` (default): mean of the predicted depth (``mu`` for CDCN_u) over the face,
   the face being the pixels where the frame's depth map is non-zero; the whole map when the
   frame has no depth map or an empty one;
-* ``mean_mu``: mean over the whole map (what ``score_faces`` computes: a single image has no
-  depth map);
+* ``mean_mu``: mean over the whole map;
 * ``sum_mu_over_sum_map``: the original ``sum(mu) / sum(depth map in 0..255)``. It divides by
   zero for an empty map; such frames get no score (NaN) and are left out of the video mean (a
   video with no scorable frame at all gets 0, the score of a flat map).
+
+``score_faces`` (predict, export) applies the rule the checkpoint was tested with
+(``eval.score`` of its config), masking with the built-in depth map of the face that the
+predictor renders from the landmarks, so that its scores meet the stored dev threshold. The
+exported graph has no landmarks and scores the whole map (``mean_mu``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import torch
 from torch import nn
 
 from fas_core import checkpoint as ckpt
+from fas_core.methods import depth_on_grid
 
 from .dataset import NORMALISATION
 from .model import build_model as _build
@@ -38,7 +43,9 @@ def build_model(meta: Mapping[str, Any]) -> nn.Module:
     model_cfg = (meta.get("config") or {}).get("model") or {}
     name = model_cfg.get("name") or meta.get("method") or "cdcn_u"
     theta = float(model_cfg.get("theta", 0.7))
-    return _build(name, theta=theta).eval()
+    model = _build(name, theta=theta).eval()
+    model.score_mode = str(((meta.get("config") or {}).get("eval") or {}).get("score") or "masked_mean_mu")
+    return model
 
 
 def frame_scores(depth: torch.Tensor, depth_map: torch.Tensor | None = None, mode: str = "masked_mean_mu"
@@ -61,20 +68,25 @@ def frame_scores(depth: torch.Tensor, depth_map: torch.Tensor | None = None, mod
     return torch.where(area > 0, masked, flat.mean(dim=1))
 
 
-def score_faces(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def score_faces(model: nn.Module, inputs: torch.Tensor, face_depth: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(scores [N], depth maps [N, h, w])`` for normalised face crops ``[N, 3, S, S]``.
 
-    The score is the mean predicted depth over the whole map (``mean_mu``): a face seen by the
-    predictor has no depth map to mask with.
+    ``face_depth`` ``[N, S, S]``: each face's built-in depth map cropped like the input (the
+    mask of ``masked_mean_mu``); the score rule is the model's ``score_mode`` (the checkpoint's
+    ``eval.score``). Without ``face_depth`` the score is the whole-map mean.
     """
     depth = depth_of(model, inputs)
-    return depth.flatten(1).mean(dim=1), depth
+    if face_depth is None:
+        return depth.flatten(1).mean(dim=1), depth
+    dmap = depth_on_grid(face_depth, depth.shape[-2:])[:, 0]
+    return frame_scores(depth, dmap, getattr(model, "score_mode", "masked_mean_mu")), depth
 
 
 def released_meta(path: str | Path) -> dict[str, Any]:
     """Inference metadata of DUM's released CDCN_u checkpoint (trained at 256x256, crop scale 1.3)."""
     return {"method": "cdcn_u", "input_size": RELEASED_INPUT_SIZE, "normalisation": dict(NORMALISATION),
-            "crop_scale": 1.3, "score": "mean_mu", "released": str(path),
+            "crop_scale": 1.3, "released": str(path),
             "config": {"model": {"name": "cdcn_u", "theta": 0.7}}}
 
 

@@ -5,17 +5,5 @@
 # The released DUM model was trained at 256x256: test it with data.input_size=256.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source scripts/setup.sh
-
-args=("$@")
-has_config=0
-for a in "${args[@]}"; do
-  case "$a" in
-    --config|-c|--config=*) has_config=1 ;;
-    -h|--help) exec python -m dum.test --help ;;
-  esac
-done
-if [[ "$has_config" -eq 0 ]]; then
-  args=(--config dum/configs/demo.yaml "${args[@]}")
-fi
-exec python -m dum.test "${args[@]}"
+source scripts/launch.sh
+launch_test dum.test dum/configs/demo.yaml "$@"

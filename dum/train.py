@@ -127,8 +127,8 @@ class DumTask(Task):
         size = int(self.cfg.data.input_size)
         return {"method": self.name, "input_size": size, "map_size": size // 8,
                 "normalisation": dict(dd.NORMALISATION), "crop_scale": float(self.cfg.data.test_scale),
-                # score_faces (predict, export) scores the whole map; dum.test's dev threshold uses eval.score.
-                "score": "mean_mu", "threshold_score": str(self.cfg.eval.score)}
+                # predict scores with the rule the dev threshold was chosen with (dum/inference.py).
+                "score": str(self.cfg.eval.score)}
 
     def load_released(self, path: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         if self.name != "cdcn_u":

@@ -40,6 +40,7 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from .crop import crop_face
+from .face_depth import face_depth_crop
 from .face_detector import Face, FaceDetector
 from .fileio import write_image, write_json
 from .methods import METHODS, method_module
@@ -192,9 +193,13 @@ class FaceResult:
     score: float
     live: bool | None  # None when there is no threshold
     depth: np.ndarray = field(repr=False)  # [h, w] predicted depth map
+    landmarks: np.ndarray | None = field(default=None, repr=False)  # [5, 2] MTCNN landmarks
 
     def to_json(self) -> dict[str, Any]:
-        return {"box": [round(float(v), 2) for v in self.box], "confidence": round(self.confidence, 5),
+        marks = None if self.landmarks is None else [[round(float(x), 2), round(float(y), 2)]
+                                                     for x, y in np.asarray(self.landmarks)]
+        return {"box": [round(float(v), 2) for v in self.box], "landmarks": marks,
+                "confidence": round(self.confidence, 5),
                 "score": float(self.score), "decision": decision_word(self.live),
                 "depth_mean": float(np.mean(self.depth)), "depth_size": list(self.depth.shape)}
 
@@ -229,13 +234,27 @@ class Predictor:
             crops = np.stack([crop_faces(fr, boxes, scale, hw) for fr in frame_rgb], axis=1)
         return torch.from_numpy(normalise(crops, meta["normalisation"]))
 
+    def face_depth(self, frame_rgb: np.ndarray | Sequence[np.ndarray], faces: Sequence[Face]) -> torch.Tensor:
+        """``[N, H, W]`` built-in depth maps of the faces (a clip's first frame), cropped like the input.
+
+        The method masks its score with them as ``test.py`` masked with the split's depth maps, so
+        that scores meet the checkpoint's dev threshold (fas_core/methods.py).
+        """
+        frame = frame_rgb if isinstance(frame_rgb, np.ndarray) else frame_rgb[0]
+        size = (frame.shape[1], frame.shape[0])
+        h, w = self.loaded.input_hw
+        maps = [face_depth_crop(size, f.box, f.landmarks, self.loaded.crop_scale, (w, h)) for f in faces]
+        return torch.from_numpy(np.stack(maps) if maps else np.zeros((0, h, w), np.float32))
+
     @torch.no_grad()
-    def run_model(self, inputs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Scores ``[N]`` and depth maps ``[N, h, w]`` of prepared inputs, in batches."""
+    def run_model(self, inputs: torch.Tensor, face_depth: torch.Tensor | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores ``[N]`` and depth maps ``[N, h, w]`` of prepared inputs (and their face depth maps), in batches."""
         scores, depths = [], []
         for start in range(0, len(inputs), self.batch_size):
             x = inputs[start:start + self.batch_size].to(self.loaded.device)
-            s, d = self.loaded.module.score_faces(self.loaded.model, x)
+            fd = None if face_depth is None else face_depth[start:start + self.batch_size].to(self.loaded.device)
+            s, d = self.loaded.module.score_faces(self.loaded.model, x, fd)
             scores.append(s.detach().float().cpu().reshape(-1).numpy())
             depths.append(d.detach().float().cpu().reshape(len(x), *d.shape[-2:]).numpy())
         if not scores:
@@ -250,10 +269,11 @@ class Predictor:
     def predict_frames(self, frames_rgb: Sequence[np.ndarray]) -> list[list[FaceResult]]:
         """Per frame, the scored faces (an empty list when the frame has none)."""
         faces = self.detect(frames_rgb)
-        parts = [self.prepare(fr, fs) for fr, fs in zip(frames_rgb, faces, strict=True) if fs]
-        if not parts:
+        pairs = [(fr, fs) for fr, fs in zip(frames_rgb, faces, strict=True) if fs]
+        if not pairs:
             return [[] for _ in frames_rgb]
-        scores, depths = self.run_model(torch.cat(parts))
+        inputs = torch.cat([self.prepare(fr, fs) for fr, fs in pairs])
+        scores, depths = self.run_model(inputs, torch.cat([self.face_depth(fr, fs) for fr, fs in pairs]))
         return self._assemble(faces, scores, depths)
 
     def predict_clip(self, clip_rgb: Sequence[np.ndarray]) -> list[FaceResult]:
@@ -261,7 +281,7 @@ class Predictor:
         faces = self.detect([clip_rgb[0]])[0]
         if not faces:
             return []
-        scores, depths = self.run_model(self.prepare(list(clip_rgb), faces))
+        scores, depths = self.run_model(self.prepare(list(clip_rgb), faces), self.face_depth(clip_rgb[0], faces))
         return self._assemble([faces], scores, depths)[0]
 
     def _assemble(self, faces: list[list[Face]], scores: np.ndarray, depths: np.ndarray) -> list[list[FaceResult]]:
@@ -271,7 +291,7 @@ class Predictor:
             for f in fs:
                 s = float(scores[k])
                 row.append(FaceResult(box=tuple(float(v) for v in f.box), confidence=float(f.confidence), score=s,
-                                      live=self.decide(s), depth=depths[k]))
+                                      live=self.decide(s), depth=depths[k], landmarks=np.asarray(f.landmarks)))
                 k += 1
             out.append(row)
         return out

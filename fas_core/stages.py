@@ -42,6 +42,31 @@ class VideoResult:
     messages: list[str] = field(default_factory=list)  # human-readable details
 
 
+def find_frame_videos(frames_root: str | Path) -> list[str]:
+    """Names of the video folders under ``frames_root`` (sorted); a missing root is an error."""
+    frames_root = Path(frames_root)
+    if not frames_root.is_dir():
+        raise FileNotFoundError(f"frames folder not found: {frames_root} (run data.extract_frames first)")
+    return sorted(p.name for p in frames_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def frames_or_failure(res: VideoResult, folder: Path) -> list[int]:
+    """Frame numbers of the ``<video>_<NNN>_scene.jpg`` frames in ``folder``; none is counted as ``no_frames``."""
+    indices = fileio.list_frame_indices(folder, res.video)
+    if not indices:
+        res.failures["no_frames"] += 1
+        res.messages.append(f"{res.video}: no *_scene.jpg frames in {folder}")
+    return indices
+
+
+def remove_temp_files(folder: Path) -> None:
+    """Temp files (``.<name>.*.tmp``, see :mod:`fas_core.fileio`) of writes an interrupted run never finished."""
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if p.name.startswith(".") and p.name.endswith(".tmp"):
+                p.unlink(missing_ok=True)
+
+
 def _safe_call(args: tuple[Callable[[str], VideoResult], str]) -> VideoResult:
     process, video = args
     try:

@@ -4,9 +4,5 @@
 # Without --config: the demo run (configs/demo.yaml), after bash fas_sgtd_multi_frame/train.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source scripts/setup.sh
-args=("$@")
-if [[ " $* " != *" --config "* && " $* " != *" -c "* && " $* " != *" --config="* ]]; then
-  args=(--config fas_sgtd_multi_frame/configs/demo.yaml "${args[@]}")
-fi
-exec python -m fas_sgtd_multi_frame.test "${args[@]}"
+source scripts/launch.sh
+launch_test fas_sgtd_multi_frame.test fas_sgtd_multi_frame/configs/demo.yaml "$@"

@@ -22,19 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from fas_core import checkpoint as ckpt
-from fas_core.engine import ENGINE_DEFAULTS, Task
+from fas_core.engine import ENGINE_DEFAULTS
 from fas_core.losses import contrast_depth_loss
-from fas_core.runner import SplitScores, train_main
-from fas_sgtd_single_frame.dataset import (
-    ClipDataset,
-    balanced_batches,
-    data_paths,
-    load_entries,
-    test_items,
-    train_items,
-)
-from fas_sgtd_single_frame.model import box_mask
-from fas_sgtd_single_frame.train import AUGMENT_DEFAULTS, DATA_DEFAULTS, score_dataset
+from fas_core.runner import train_main
+from fas_sgtd_single_frame.dataset import ClipDataset, test_items, train_items
+from fas_sgtd_single_frame.train import AUGMENT_DEFAULTS, DATA_DEFAULTS, ClipTask
 
 from .model import LIVE_CLASS, build_multi_frame, multi_frame_score
 
@@ -75,23 +67,13 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class MultiFrameTask(Task):
+class MultiFrameTask(ClipTask):
     """The multi-frame stage for :func:`fas_core.engine.train` (``load_single``: read the frozen net)."""
 
     name = "sgtd_multi"
     load_single = True
 
-    def __init__(self, cfg: Any) -> None:
-        super().__init__(cfg)
-        self.paths = data_paths(cfg.data)
-        self._entries: dict[str, list] = {}
-
     # -- data
-    def entries(self, split: str):
-        if split not in self._entries:
-            self._entries[split] = load_entries(self.cfg.data, split)
-        return self._entries[split]
-
     def clip_shape(self) -> tuple[int, int]:
         t, k = int(self.cfg.data.clip_frames), int(self.cfg.data.clip_interval)
         if t < 2 or k < 1:
@@ -105,13 +87,7 @@ class MultiFrameTask(Task):
         if not items:
             raise ValueError(f"no training video has {d.clip_frames} usable frames {d.clip_interval} apart: "
                              f"lower data.clip_interval or data.clip_frames")
-        return ClipDataset(entries, items, self.paths, int(d.image_size), train=True, aug_cfg=self.cfg.augment,
-                           widen=tuple(d.widen), test_scale=float(d.test_scale))
-
-    def batches_fn(self, dataset: ClipDataset):
-        d = self.cfg.data
-        return balanced_batches(dataset.items, dataset.entries, int(d.per_live), int(d.per_attack),
-                                int(self.cfg.train.batch_size), str(d.train_sampling))
+        return self.clip_dataset(entries, items, train=True)
 
     def test_dataset(self, split: str) -> ClipDataset:
         d = self.cfg.data
@@ -120,8 +96,7 @@ class MultiFrameTask(Task):
         if short:
             print(f"warning: {len(short)} {split} video(s) are too short for a clip of {d.clip_frames} frames "
                   f"{d.clip_interval} apart and get no score: " + ", ".join(short[:10]))
-        return ClipDataset(entries, items, self.paths, int(d.image_size), train=False,
-                           test_scale=float(d.test_scale))
+        return self.clip_dataset(entries, items, train=False)
 
     # -- model
     def build_model(self) -> nn.Module:
@@ -148,11 +123,8 @@ class MultiFrameTask(Task):
         return loss + l2, {**logs, "l2": l2.item()}
 
     def checkpoint_meta(self) -> dict[str, Any]:
-        s = int(self.cfg.data.image_size)
         t, k = self.clip_shape()
-        return {"method": self.name, "input_size": s, "depth_size": s // 8,
-                "normalisation": {"mean": [127.5] * 3, "std": [255.0] * 3, "rgb": True},
-                "crop_scale": float(self.cfg.data.test_scale), "clip": {"frames": t, "interval": k},
+        return {**super().checkpoint_meta(), "clip": {"frames": t, "interval": k},
                 "single_checkpoint": str(self.cfg.model.single_checkpoint)}
 
     def log_images(self, writer: Any, model: nn.Module, batch: dict[str, torch.Tensor], step: int) -> None:
@@ -177,19 +149,8 @@ class MultiFrameTask(Task):
     # -- scoring
     def predict_batch(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         out = model(batch["image"])
-        mask = batch["mask"][:, 0]  # the face mask of the clip's first frame
-        if str(self.cfg.test.score_mask) == "box":
-            mask = box_mask(mask.shape[-1], float(self.cfg.data.test_scale), mask.device).expand_as(mask)
-        elif str(self.cfg.test.score_mask) != "label":
-            raise ValueError(f"test.score_mask must be 'label' or 'box', got {self.cfg.test.score_mask!r}")
+        mask = self.score_mask(batch["mask"][:, 0])  # the face mask of the clip's first frame
         return multi_frame_score(out["fused"], out["p_live"], mask), out["fused"].mean(dim=1)[:, 0]
-
-    @torch.no_grad()
-    def score_split(self, model: nn.Module, split: str) -> SplitScores:
-        return score_dataset(self, model, self.test_dataset(split))
-
-    def evaluate(self, model: nn.Module, split: str) -> list[tuple[str, float, int, str | None]]:
-        return self.score_split(model, split).rows
 
 
 class MultiFrameTestTask(MultiFrameTask):

@@ -3,21 +3,15 @@
 #   bash fas_sgtd_multi_frame/train.sh [N] [--config FILE] [key=value ...]
 # N (or NPROC=N): start N DDP processes with torchrun (one per GPU); default: one plain process.
 # Without --config the demo runs: configs/demo.yaml, starting from the single-frame demo run
-# (work_dirs/sgtd_single_demo/best.pt), which is trained first when it is missing.
+# (work_dirs/sgtd_single_demo/best.pt), which is trained first when it is missing (unless
+# model.single_checkpoint=... names another). See scripts/launch.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source scripts/setup.sh
-nproc="${NPROC:-1}"
-if [[ "${1:-}" =~ ^[0-9]+$ ]]; then nproc="$1"; shift; fi
-args=("$@")
-if [[ " $* " != *" --config "* && " $* " != *" -c "* && " $* " != *" --config="* ]]; then
-  args=(--config fas_sgtd_multi_frame/configs/demo.yaml "${args[@]}")
-  if [ ! -f work_dirs/sgtd_single_demo/best.pt ] && [[ " $* " != *" model.single_checkpoint="* ]]; then
+source scripts/launch.sh
+demo_prerequisites() {
+  if [[ ! -f work_dirs/sgtd_single_demo/best.pt && -z "$(launch_override model.single_checkpoint)" ]]; then
     echo "[sgtd_multi] single-frame demo checkpoint not found: running bash fas_sgtd_single_frame/train.sh first"
     bash fas_sgtd_single_frame/train.sh
   fi
-fi
-if [ "$nproc" -gt 1 ]; then
-  exec torchrun --standalone --nproc_per_node "$nproc" -m fas_sgtd_multi_frame.train "${args[@]}"
-fi
-exec python -m fas_sgtd_multi_frame.train "${args[@]}"
+}
+launch_train fas_sgtd_multi_frame.train fas_sgtd_multi_frame/configs/demo.yaml "$@"

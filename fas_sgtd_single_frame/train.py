@@ -74,10 +74,12 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class SingleFrameTask(Task):
-    """The single-frame stage for :func:`fas_core.engine.train`."""
+class ClipTask(Task):
+    """What both FAS-SGTD stages share (fas_sgtd.md), the multi-frame one included.
 
-    name = "sgtd_single"
+    The clip datasets of :mod:`.dataset`, live/attack balanced batches, the checkpoint metadata,
+    the face mask used for scoring, and video scores as the mean over their clips.
+    """
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
@@ -90,23 +92,61 @@ class SingleFrameTask(Task):
             self._entries[split] = load_entries(self.cfg.data, split)
         return self._entries[split]
 
-    def train_dataset(self) -> ClipDataset:
+    def clip_dataset(self, entries: list, items: list[tuple[int, list[int]]], train: bool) -> ClipDataset:
+        """Training: random widened crops and augmentation; test: the box scaled by ``data.test_scale``."""
         d = self.cfg.data
-        entries = self.entries("train")
-        return ClipDataset(entries, train_items(entries), self.paths, int(d.image_size), train=True,
-                           aug_cfg=self.cfg.augment, widen=tuple(d.widen), test_scale=float(d.test_scale))
+        if train:
+            return ClipDataset(entries, items, self.paths, int(d.image_size), train=True, aug_cfg=self.cfg.augment,
+                               widen=tuple(d.widen), test_scale=float(d.test_scale))
+        return ClipDataset(entries, items, self.paths, int(d.image_size), train=False, test_scale=float(d.test_scale))
 
     def batches_fn(self, dataset: ClipDataset):
         d = self.cfg.data
         return balanced_batches(dataset.items, dataset.entries, int(d.per_live), int(d.per_attack),
                                 int(self.cfg.train.batch_size), str(d.train_sampling))
 
+    def checkpoint_meta(self) -> dict[str, Any]:
+        s = int(self.cfg.data.image_size)
+        return {"method": self.name, "input_size": s, "depth_size": s // 8,
+                "normalisation": {"mean": [127.5] * 3, "std": [255.0] * 3, "rgb": True},
+                "crop_scale": float(self.cfg.data.test_scale)}
+
+    # -- scoring
+    def score_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        kind = str(self.cfg.test.score_mask)
+        if kind == "label":
+            return mask
+        if kind == "box":
+            m = box_mask(mask.shape[-1], float(self.cfg.data.test_scale), mask.device)
+            return m.expand_as(mask)
+        raise ValueError(f"test.score_mask must be 'label' or 'box', got {kind!r}")
+
+    def predict_batch(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clip scores ``[B]`` and depth maps ``[B, h, w]`` (model in eval mode)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def score_split(self, model: nn.Module, split: str) -> SplitScores:
+        return score_dataset(self, model, self.test_dataset(split))
+
+    def evaluate(self, model: nn.Module, split: str) -> list[tuple[str, float, int, str | None]]:
+        return self.score_split(model, split).rows
+
+
+class SingleFrameTask(ClipTask):
+    """The single-frame stage for :func:`fas_core.engine.train`."""
+
+    name = "sgtd_single"
+
+    # -- data
+    def train_dataset(self) -> ClipDataset:
+        entries = self.entries("train")
+        return self.clip_dataset(entries, train_items(entries), train=True)
+
     def test_dataset(self, split: str) -> ClipDataset:
-        d = self.cfg.data
         entries = self.entries(split)
-        items, _ = test_items(entries, int(d.test_per_video))
-        return ClipDataset(entries, items, self.paths, int(d.image_size), train=False,
-                           test_scale=float(d.test_scale))
+        items, _ = test_items(entries, int(self.cfg.data.test_per_video))
+        return self.clip_dataset(entries, items, train=False)
 
     # -- model and optimisation
     def build_model(self) -> nn.Module:
@@ -126,12 +166,6 @@ class SingleFrameTask(Task):
         loss = mse + float(self.cfg.loss.contrast_weight) * contrast + l2
         return loss, {"mse": mse.item(), "contrast": contrast.item(), "l2": l2.item()}
 
-    def checkpoint_meta(self) -> dict[str, Any]:
-        s = int(self.cfg.data.image_size)
-        return {"method": self.name, "input_size": s, "depth_size": s // 8,
-                "normalisation": {"mean": [127.5] * 3, "std": [255.0] * 3, "rgb": True},
-                "crop_scale": float(self.cfg.data.test_scale)}
-
     def log_images(self, writer: Any, model: nn.Module, batch: dict[str, torch.Tensor], step: int) -> None:
         model.eval()
         pred = model(batch["image"][:4, 0])
@@ -146,26 +180,10 @@ class SingleFrameTask(Task):
         return load_released(path, stage="single")
 
     # -- scoring
-    def score_mask(self, mask: torch.Tensor) -> torch.Tensor:
-        kind = str(self.cfg.test.score_mask)
-        if kind == "label":
-            return mask
-        if kind == "box":
-            m = box_mask(mask.shape[-1], float(self.cfg.data.test_scale), mask.device)
-            return m.expand_as(mask)
-        raise ValueError(f"test.score_mask must be 'label' or 'box', got {kind!r}")
-
     def predict_batch(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Frame scores ``[B]`` and depth maps ``[B, h, w]`` (model in eval mode)."""
         depth = model(batch["image"][:, 0])
         return single_frame_score(depth, self.score_mask(batch["mask"][:, 0])), depth[:, 0]
-
-    @torch.no_grad()
-    def score_split(self, model: nn.Module, split: str) -> SplitScores:
-        return score_dataset(self, model, self.test_dataset(split))
-
-    def evaluate(self, model: nn.Module, split: str) -> list[tuple[str, float, int, str | None]]:
-        return self.score_split(model, split).rows
 
 
 @torch.no_grad()

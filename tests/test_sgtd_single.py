@@ -262,3 +262,29 @@ def test_every_config_file_loads() -> None:
     assert p1.data.protocol == "3_1" and p1.optim.lr == 0.01 and p1.model.beta == 0.4 and p1.data.image_size == 256
     released = load_config(MULTI, ROOT / "fas_sgtd_multi_frame/configs/released_p1.yaml")
     assert released.model.gru_recurrent is False and released.model.legacy_double_softmax is True
+
+
+@pytest.mark.parametrize("score_mask", ["label", "box"])
+def test_predict_scores_with_the_mask_the_threshold_was_chosen_with(score_mask: str) -> None:
+    """``score_faces`` with the face's depth map masks as test.py did (``test.score_mask``)."""
+    from fas_sgtd_single_frame.inference import build_model, score_faces
+
+    meta = {"config": {"model": {"width": 0.25}, "test": {"score_mask": score_mask}}, "crop_scale": 1.3}
+    torch.manual_seed(0)
+    model = build_model(meta)
+    x = torch.randn(2, 3, 32, 32)
+    face = torch.zeros(2, 32, 32)
+    face[0, 8:24, 4:20] = 0.5  # depth map of a face left of centre; the second has none
+    with torch.no_grad():
+        depth = model(x)[:, 0]  # [2, 4, 4]: every 8x8 block of the input is one output cell
+        scores, _ = score_faces(model, x, face)
+    if score_mask == "label":
+        cells = torch.zeros(4, 4, dtype=torch.bool)
+        cells[1:3, 0:3] = True  # the blocks the map touches
+        expected0 = torch.sigmoid(2 * depth[0][cells].mean() - 1)
+        assert scores[0] == pytest.approx(float(expected0), abs=1e-6)
+        assert scores[1] == 0.0  # an empty mask scores as an attack (NaN guarded)
+    else:
+        box = box_mask(4, 1.3).bool()
+        for i in range(2):
+            assert scores[i] == pytest.approx(float(torch.sigmoid(2 * depth[i][box].mean() - 1)), abs=1e-6)

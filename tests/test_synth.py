@@ -221,3 +221,18 @@ def test_cli_help_and_bad_arguments(tmp_path):
 def test_refuses_folder_made_with_other_settings(tiny):
     with pytest.raises(SystemExit, match="other settings"):
         synth.generate(synth.SynthConfig(preset="tiny", seed=1), tiny)
+
+
+def test_attack_pose_spreads_to_the_live_range_only_at_high_difficulty():
+    """Above difficulty 0.6 a photo or replay shows live-like head poses (yaw up to 24 degrees)."""
+    names = [f"1_1_{u:02d}_{f}" for u in range(1, 56) for f in (2, 3, 4, 5)]
+    default = synth.SynthConfig(preset="tiny", difficulty=synth.DEFAULT_DIFFICULTY)
+    assert default.pose_match == 0.0
+    assert all(not synth._content_pose_offset(default, n).any() for n in names)
+    hardest = synth.SynthConfig(preset="tiny", difficulty=1.0)
+    yaw = np.degrees([synth._content_pose_offset(hardest, n)[0] for n in names])
+    assert np.abs(yaw).max() <= 24.0 and np.abs(yaw).max() > 15.0
+    assert 6.0 < yaw.std() < 17.0  # a random phase of a 12-24 degree swing: std about 12.7
+    half = synth.SynthConfig(preset="tiny", difficulty=0.8)
+    assert half.pose_match == pytest.approx(0.5)
+    assert synth._content_pose_offset(half, names[0])[0] == pytest.approx(0.5 * np.radians(yaw[0]))
