@@ -8,7 +8,7 @@
 # Training budgets here are shorter than each train.sh default so that the whole demo fits in
 # about 20 minutes on 2 CPU cores; change them with these variables:
 #   DEMO_DSDG_ITERS (default 40)   DEMO_PAIRS (100)   DEMO_DUM_ITERS (160)
-#   DEMO_SGTD_ITERS (600)          DEMO_MULTI_ITERS (200)
+#   DEMO_SGTD_ITERS (400)          DEMO_MULTI_ITERS (150)
 # Rerunning skips every finished stage. Runs go to work_dirs/demo/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,8 +19,8 @@ work=datasets/demo_work
 dsdg_iters="${DEMO_DSDG_ITERS:-40}"
 pairs="${DEMO_PAIRS:-100}"
 dum_iters="${DEMO_DUM_ITERS:-160}"
-sgtd_iters="${DEMO_SGTD_ITERS:-600}"
-multi_iters="${DEMO_MULTI_ITERS:-200}"
+sgtd_iters="${DEMO_SGTD_ITERS:-400}"
+multi_iters="${DEMO_MULTI_ITERS:-150}"
 start=$(date +%s)
 mkdir -p "$runs"
 
