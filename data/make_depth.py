@@ -56,14 +56,6 @@ def check_prnet_map(path: Path, frame_size: tuple[int, int]) -> str | None:
     return None
 
 
-def _find_prnet_map(prnet_dir: Path, video: str, idx: int) -> Path | None:
-    for ext in ("jpg", "png"):
-        p = fileio.depth_path(prnet_dir, video, idx, ext)
-        if p.is_file():
-            return p
-    return None
-
-
 def depth_video(video: str, frames_root: str | Path, out_root: str | Path, prnet_dir: str | Path | None = None,
                 quality: int = DEFAULT_QUALITY) -> VideoResult:
     """Write the depth maps of every face frame of ``video``; mark the video done."""
@@ -92,7 +84,7 @@ def depth_video(video: str, frames_root: str | Path, out_root: str | Path, prnet
             continue
         size = index.sizes[idx]
         if prnet_dir is not None:
-            src = _find_prnet_map(Path(prnet_dir), video, idx)
+            src = fileio.find_depth_map(Path(prnet_dir), video, idx)
             if src is None:
                 res.failures["missing_prnet_map"] += 1
                 res.messages.append(f"{video}: no PRNet map for frame {idx} in {Path(prnet_dir) / video}")

@@ -47,6 +47,15 @@ def depth_path(depth_root: str | Path, video: str, index: int, ext: str = "jpg")
     return Path(depth_root) / video / f"{frame_name(video, index)}_depth1D.{ext}"
 
 
+def find_depth_map(depth_root: str | Path, video: str, index: int) -> Path | None:
+    """The frame's depth map, ``_depth1D.jpg`` (as PRNet writes it) or ``.png``; None when there is neither."""
+    for ext in ("jpg", "png"):
+        p = depth_path(depth_root, video, index, ext)
+        if p.is_file():
+            return p
+    return None
+
+
 def list_frame_indices(folder: str | Path, video: str) -> list[int]:
     """Sorted 1-based indices of the ``*_scene.jpg|png`` frames of ``video`` inside ``folder``."""
     folder = Path(folder)

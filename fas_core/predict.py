@@ -24,6 +24,7 @@ read or processed, 2 for a usage error (such as a checkpoint without a threshold
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 from collections import deque
@@ -447,6 +448,19 @@ class VideoSink:
 
 
 # ------------------------------------------------------------------------------------ running
+@contextlib.contextmanager
+def _stream(sink: VideoSink | None, rec: dict[str, Any]) -> Iterator[None]:
+    """Around a frame loop: Ctrl-C ends the input early (what was scored is kept), the video is closed."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+    finally:
+        if sink is not None:
+            sink.close()
+            rec["saved"] = [str(sink.path)]
+
+
 class Run:
     """Processes sources, prints one line per face and keeps what ``--json`` and the exit status need."""
 
@@ -548,7 +562,7 @@ class Run:
         n_read = 0
         # a camera answers frame by frame; files are read in batches (faster detection)
         batch = 1 if src.kind == "camera" else self.p.batch_size
-        try:
+        with _stream(sink, rec):
             chunk: list[tuple[int, np.ndarray]] = []
             for idx, frame in frames:
                 n_read = idx
@@ -558,12 +572,6 @@ class Run:
                     chunk = []
             if chunk:
                 latest = self._video_chunk(src, chunk, rec, sink, latest)
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-        finally:
-            if sink is not None:
-                sink.close()
-                rec["saved"] = [str(sink.path)]
         self._finish_sequence(src, rec, n_read, "frames")
 
     def _video_chunk(self, src: Source, chunk: list[tuple[int, np.ndarray]], rec: dict, sink: VideoSink | None,
@@ -589,7 +597,7 @@ class Run:
                "frames": []}
         buf: deque[tuple[int, np.ndarray]] = deque(maxlen=span)
         next_start, latest, n_read = 1, None, 0
-        try:
+        with _stream(sink, rec):
             for idx, frame in frames:
                 n_read = idx
                 buf.append((idx, frame))
@@ -600,12 +608,6 @@ class Run:
                 if sink is not None:
                     note = None if latest is not None else f"collecting {span} frames for a clip"
                     sink.write(annotate(frame, latest, self.threshold, note=note))
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-        finally:
-            if sink is not None:
-                sink.close()
-                rec["saved"] = [str(sink.path)]
         if n_read and n_read < span:
             raise ValueError(f"{src.name}: {n_read} frames, too short for one clip of {t} frames {k} apart "
                              f"({span} frames needed)")

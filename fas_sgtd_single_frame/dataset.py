@@ -55,15 +55,6 @@ def data_paths(data_cfg: Mapping[str, Any]) -> DataPaths:
     )
 
 
-def depth_file(depth_root: Path, video: str, index: int) -> Path | None:
-    """The frame's depth map (``_depth1D.jpg`` as PRNet writes it, or ``.png``), or None."""
-    for ext in ("jpg", "png"):
-        p = fileio.depth_path(depth_root, video, index, ext)
-        if p.is_file():
-            return p
-    return None
-
-
 def load_entries(data_cfg: Mapping[str, Any], split: str) -> list[VideoEntry]:
     """Videos of a protocol split whose frames have a face box *and* a depth map.
 
@@ -78,7 +69,7 @@ def load_entries(data_cfg: Mapping[str, Any], split: str) -> list[VideoEntry]:
     entries = load_split(list_file, paths.frames, kind="frames", allow_missing=bool(data_cfg["allow_missing"]))
     kept, dropped_frames, empty = [], 0, []
     for e in entries:
-        frames = [i for i in e.frames if depth_file(paths.depth, e.video, i) is not None]
+        frames = [i for i in e.frames if fileio.find_depth_map(paths.depth, e.video, i) is not None]
         dropped_frames += len(e.frames) - len(frames)
         if frames:
             kept.append(VideoEntry(e.video, e.label, e.species, frames))
@@ -111,7 +102,7 @@ def read_rgb(frames_root: Path, video: str, index: int) -> np.ndarray:
 
 
 def read_depth(depth_root: Path, video: str, index: int) -> np.ndarray:
-    path = depth_file(depth_root, video, index)
+    path = fileio.find_depth_map(depth_root, video, index)
     if path is None:
         raise FileNotFoundError(f"depth map not found: {fileio.depth_path(depth_root, video, index)}")
     return fileio.read_image(path, grey=True)
