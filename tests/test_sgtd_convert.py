@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from fas_sgtd_single_frame.convert_tf import convert_arrays, main, released_meta, tf_name_to_key
+from fas_sgtd_single_frame.model import FaceMapNet
 
 RSGB = [("rgc_init", 3, 64)] + [
     (f"rgc{s}_{i}", cin, cout) for s in (1, 2, 3)
@@ -132,3 +133,18 @@ def test_cli_from_npz(tmp_path) -> None:
     loaded = load_model(out)
     assert loaded.method == "sgtd_multi" and loaded.clip == (5, 3) and loaded.input_hw == (256, 256)
     assert main([str(tmp_path / "absent.npz"), "--out", str(out)]) == 1
+
+
+def test_original_graph_trainable_count_equals_ours() -> None:
+    """The original FaceMapNet's trainable variables (slim conv weights and biases, BatchNorm beta:
+    slim's batch_norm has no gamma by default; moving statistics are not trainable), as the
+    released code defines them, hold 2,466,497 numbers, like this project's network."""
+    v = tf_variables(np.random.default_rng(0), multi=False)
+    trainable = {k: a for k, a in v.items() if not k.endswith(("moving_mean", "moving_variance"))}
+    assert len(trainable) == 12 * 6 + 2  # 12 RSGBs x (conv w, b; 1x1 w, b; two betas) + conv4_3 w, b
+    assert sum(a.size for a in trainable.values()) == 2_466_497
+    ours = FaceMapNet()
+    assert sum(p.numel() for p in ours.parameters() if p.requires_grad) == 2_466_497
+    state, _ = convert_arrays(v, stage="single")
+    assert sum(t.numel() for k, t in state.items() if not k.endswith(("running_mean", "running_var",
+                                                                          "num_batches_tracked"))) == 2_466_497
