@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from fas_core import fileio
-from fas_core.crop import crop_face_and_depth
+from fas_core.crop import CACHE_DEPTH_SIZE, CACHE_FACE_SIZE, CACHE_JPEG_QUALITY, crop_face_and_depth
 from fas_core.stage_cli import stage_main, stage_parser
 from fas_core.stages import VideoResult, find_frame_videos, frames_or_failure, remove_temp_files, run_stage
 
@@ -61,7 +61,8 @@ def _read_depth(depth_root: Path, video: str, idx: int) -> tuple[np.ndarray | No
 
 
 def crop_video(video: str, frames_root: str | Path, depth_root: str | Path, out_root: str | Path,
-               scale: float = 1.3, size: int = 256, depth_size: int = 32, quality: int = 95) -> VideoResult:
+               scale: float = 1.3, size: int = CACHE_FACE_SIZE, depth_size: int = CACHE_DEPTH_SIZE,
+               quality: int = CACHE_JPEG_QUALITY) -> VideoResult:
     """Crop every frame of ``video`` that has a box; write faces (JPEG) and depth (PNG); mark done."""
     cv2.setNumThreads(1)  # parallelism comes from the process pool
     frames_root, depth_root, out_root = Path(frames_root), Path(depth_root), Path(out_root)
@@ -111,7 +112,8 @@ def crop_video(video: str, frames_root: str | Path, depth_root: str | Path, out_
 
 
 def crop_all(frames_root: str | Path, depth_root: str | Path, out_root: str | Path, scale: float = 1.3,
-             size: int = 256, depth_size: int = 32, workers: int = 1, quality: int = 95) -> dict[str, Any]:
+             size: int = CACHE_FACE_SIZE, depth_size: int = CACHE_DEPTH_SIZE, workers: int = 1,
+             quality: int = CACHE_JPEG_QUALITY) -> dict[str, Any]:
     """Run the crop stage over every video folder under ``frames_root``; returns the summary."""
     if not Path(depth_root).is_dir():
         raise FileNotFoundError(f"depth folder not found: {depth_root} (run data.make_depth first)")
@@ -134,9 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
         {"--frames": "frames root with .dat boxes, e.g. <work>/frames", "--depth": "depth root, e.g. <work>/depth",
          "--out": "crop cache root, e.g. <work>/crops"})
     parser.add_argument("--scale", type=float, default=1.3, help="box scale around its centre (default 1.3)")
-    parser.add_argument("--size", type=int, default=256, help="face crop size in pixels (default 256)")
-    parser.add_argument("--depth-size", type=int, default=32, help="depth crop size in pixels (default 32)")
-    parser.add_argument("--quality", type=int, default=95, help="JPEG quality of the face crops (default 95)")
+    parser.add_argument("--size", type=int, default=CACHE_FACE_SIZE,
+                        help="face crop size in pixels (default %(default)s)")
+    parser.add_argument("--depth-size", type=int, default=CACHE_DEPTH_SIZE,
+                        help="depth crop size in pixels (default %(default)s)")
+    parser.add_argument("--quality", type=int, default=CACHE_JPEG_QUALITY,
+                        help="JPEG quality of the face crops (default %(default)s)")
     return parser
 
 

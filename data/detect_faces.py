@@ -35,20 +35,23 @@ import cv2
 import numpy as np
 
 from fas_core import fileio
-from fas_core.face_detector import FACES_INDEX, Face, FaceDetector, faces_index_path, make_faces_index
+from fas_core.face_detector import (
+    FACES_INDEX,
+    PIPELINE_DETECTOR,
+    Face,
+    FaceDetector,
+    faces_index_path,
+    make_faces_index,
+)
 from fas_core.stage_cli import stage_main, stage_parser
 from fas_core.stages import VideoResult, find_frame_videos, frames_or_failure, run_stage
 
-# Defaults chosen with benchmarks/bench_detect_faces.py: faces in anti-spoofing videos are large
-# (a third of the frame's height or more in OULU-NPU, SiW, Replay-Attack, CASIA-FASD), so a
-# 400-pixel copy, a minimum face of 0.15 x the shorter side and a coarser image pyramid (scale
-# step 0.6 instead of MTCNN's 0.709; the later networks refine the boxes) keep the boxes of a
-# full-resolution search (mean IoU > 0.9) at a fraction of the cost.
+# The stage's defaults live in fas_core.face_detector (predict uses the same boxes as the test split).
 DEFAULT_BATCH = 16
-DEFAULT_MAX_SIDE = 400
-DEFAULT_MIN_FACE = 20.0
-DEFAULT_MIN_FACE_FRAC = 0.15
-DEFAULT_FACTOR = 0.6
+DEFAULT_MAX_SIDE = PIPELINE_DETECTOR["max_side"]
+DEFAULT_MIN_FACE = PIPELINE_DETECTOR["min_face_size"]
+DEFAULT_MIN_FACE_FRAC = PIPELINE_DETECTOR["min_face_frac"]
+DEFAULT_FACTOR = PIPELINE_DETECTOR["factor"]
 
 _DETECTORS: dict[tuple, FaceDetector] = {}  # one per worker process and setting
 

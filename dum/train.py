@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from fas_core.crop import CACHE_DEPTH_SIZE, CACHE_FACE_SIZE, CACHE_JPEG_QUALITY
 from fas_core.engine import ENGINE_DEFAULTS, Task
 from fas_core.runner import SplitScores, train_main
 
@@ -128,7 +129,20 @@ class DumTask(Task):
         return {"method": self.name, "input_size": size, "map_size": size // 8,
                 "normalisation": dict(dd.NORMALISATION), "crop_scale": float(self.cfg.data.test_scale),
                 # predict scores with the rule the dev threshold was chosen with (dum/inference.py).
-                "score": str(self.cfg.eval.score)}
+                "score": str(self.cfg.eval.score), **self._cache_meta()}
+
+    def _cache_meta(self) -> dict[str, Any]:
+        """How training images were made from the crop cache, for predict to make its inputs the same way.
+
+        The cache holds JPEG 256x256 crops and 32x32 depth crops (``data.crop``'s defaults) that the
+        loader resizes to the input size. A face cropped straight to the input size looks different
+        to the network (no JPEG blocks, other aliasing): on the demo model enough to move a score
+        by about as much as live and attack differ.
+        """
+        if str(self.cfg.data.source) != "crops":
+            return {}
+        return {"crop_cache": {"size": CACHE_FACE_SIZE, "depth_size": CACHE_DEPTH_SIZE,
+                               "jpeg_quality": CACHE_JPEG_QUALITY, "resize": str(self.cfg.data.resize)}}
 
     def load_released(self, path: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         if self.name != "cdcn_u":

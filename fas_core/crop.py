@@ -12,6 +12,10 @@ import numpy as np
 Box = tuple[float, float, float, float]
 
 
+CACHE_FACE_SIZE = 256  # side of the offline crop cache's face images (data.crop, data.md stage 4)
+CACHE_DEPTH_SIZE = 32  # side of its depth crops
+CACHE_JPEG_QUALITY = 95  # JPEG quality of its face images
+
 def scale_box(box: Box, scale_w: float, scale_h: float | None = None) -> Box:
     """Scale ``(x, y, w, h)`` around its centre by ``scale_w`` (width) and ``scale_h`` (height)."""
     x, y, w, h = box
@@ -69,7 +73,8 @@ def crop_face(image: np.ndarray, box: Box, scale: float = 1.3, size: int | tuple
 
 
 def crop_face_and_depth(image: np.ndarray, depth: np.ndarray | None, box: Box, scale: float = 1.3,
-                        image_size: int = 256, depth_size: int = 32) -> tuple[np.ndarray, np.ndarray | None]:
+                        image_size: int = CACHE_FACE_SIZE, depth_size: int = CACHE_DEPTH_SIZE
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
     """Crop a frame and its frame-sized depth map with the same box (depth may be ``None``)."""
     face = crop_face(image, box, scale, image_size)
     if depth is None:

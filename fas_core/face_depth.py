@@ -339,15 +339,15 @@ def pearson_inside(pred: np.ndarray, true: np.ndarray) -> float:
 
 
 def face_depth_crop(frame_size: tuple[int, int], box: Sequence[float], landmarks: np.ndarray | None, scale: float,
-                    size: tuple[int, int]) -> np.ndarray:
+                    size: tuple[int, int], interpolation: int = cv2.INTER_AREA) -> np.ndarray:
     """The built-in depth map of one face, cropped like the model input: float32 ``[H, W]`` in [0, 1].
 
     This is what the test split's depth maps hold for that face (``make_depth`` renders every
     video, attacks included), so a predictor that masks with it scores a face the way ``test.py``
-    scored the dev set when it chose the threshold. ``size`` is ``(W, H)``; the crop is area
-    averaged, as the crop stage shrinks depth maps.
+    scored the dev set when it chose the threshold. ``size`` is ``(W, H)``; area averaging by
+    default (the FAS-SGTD loaders), ``cv2.INTER_LINEAR`` as the crop cache's depth crops.
     """
     from .crop import crop_face
 
     depth = render_depth(frame_size, landmarks, box)
-    return crop_face(depth, tuple(box), scale, size, cv2.INTER_AREA).astype(np.float32) / 255.0
+    return crop_face(depth, tuple(box), scale, size, interpolation).astype(np.float32) / 255.0

@@ -47,6 +47,15 @@ LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 JSON_DECIMALS = 2
 
 
+# The preprocessing stage's settings (data.detect_faces), chosen with benchmarks/bench_detect_faces.py:
+# faces in anti-spoofing videos are large (a third of the frame's height or more in OULU-NPU, SiW,
+# Replay-Attack, CASIA-FASD), so a 400-pixel copy, a minimum face of 0.15 x the shorter side and a
+# coarser image pyramid (scale step 0.6 instead of MTCNN's 0.709; the later networks refine the
+# boxes) keep the boxes of a full-resolution search (mean IoU > 0.9) at a fraction of the cost.
+# fas_core.predict uses them too, so that it crops faces from the boxes the test split was cut with.
+PIPELINE_DETECTOR: dict[str, float] = {"max_side": 400, "min_face_size": 20.0, "min_face_frac": 0.15, "factor": 0.6}
+
+
 @dataclass
 class Face:
     """One detected face in full-frame pixels."""

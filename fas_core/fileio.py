@@ -20,6 +20,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,9 +125,15 @@ def read_image(path: str | Path, grey: bool = False) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- boxes
+def bbox_as_stored(box: Sequence[float]) -> tuple[int, int, int, int]:
+    """A box as a ``.dat`` file holds it: x, y, w, h rounded to whole pixels."""
+    x, y, w, h = (int(round(float(v))) for v in box)
+    return x, y, w, h
+
+
 def write_bbox(path: str | Path, box: tuple[float, float, float, float]) -> None:
     """Write a CDCN/FAS-SGTD ``.dat`` file: x, y, w, h (top-left corner and size), one per line."""
-    x, y, w, h = (int(round(v)) for v in box)
+    x, y, w, h = bbox_as_stored(box)
     atomic_write_text(path, f"{x}\n{y}\n{w}\n{h}\n")
 
 

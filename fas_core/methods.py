@@ -16,7 +16,9 @@ Each entry names a module that defines the inference interface:
 
 Checkpoint ``meta`` keys used by the tools: ``method``, ``config``, ``input_size``,
 ``normalisation`` (``{"mean": [..], "std": [..], "rgb": bool}`` in 0-255 pixel units),
-``crop_scale``, ``clip`` (``{"frames": T, "interval": k}`` or absent), ``threshold``.
+``crop_scale``, ``crop_cache`` (``{"size": 256, "resize": "linear"}`` when training read the offline
+crop cache: predict crops to that size first, then resizes), ``clip`` (``{"frames": T, "interval": k}``
+or absent), ``threshold``.
 """
 
 from __future__ import annotations

@@ -42,8 +42,8 @@ from torch import nn
 from . import checkpoint as ckpt
 from .crop import crop_face
 from .face_depth import face_depth_crop
-from .face_detector import Face, FaceDetector
-from .fileio import write_image, write_json
+from .face_detector import PIPELINE_DETECTOR, Face, FaceDetector
+from .fileio import bbox_as_stored, write_image, write_json
 from .methods import METHODS, method_module
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NO_FACE = 0, 1, 2, 3
@@ -177,13 +177,34 @@ def normalise(crops: np.ndarray, norm: Mapping[str, Any]) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(x, -1, -3))
 
 
+RESIZE_MODES = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
+
+
 def crop_faces(frame_rgb: np.ndarray, boxes: Sequence[Sequence[float]], scale: float,
-               hw: tuple[int, int]) -> np.ndarray:
-    """Crops ``[N, H, W, 3]`` (uint8) of ``boxes`` scaled by ``scale`` around their centres."""
+               hw: tuple[int, int], via: Mapping[str, Any] | None = None) -> np.ndarray:
+    """Crops ``[N, H, W, 3]`` (uint8) of ``boxes`` scaled by ``scale`` around their centres.
+
+    ``via`` (a checkpoint's ``meta["crop_cache"]``: ``size``, ``jpeg_quality``, ``resize``) makes
+    them as a model trained on the offline crop cache saw its faces: cropped to the cache size,
+    JPEG encoded and decoded as ``data.crop`` stores them, then resized to the input size.
+    """
     h, w = hw
     if not boxes:
         return np.zeros((0, h, w, 3), np.uint8)
-    return np.stack([crop_face(frame_rgb, tuple(b), scale, (w, h)) for b in boxes])
+    if not via:
+        return np.stack([crop_face(frame_rgb, tuple(b), scale, (w, h)) for b in boxes])
+    return np.stack([_as_cached(crop_face(frame_rgb, tuple(b), scale, int(via["size"])), via, (w, h)) for b in boxes])
+
+
+def _as_cached(face_rgb: np.ndarray, via: Mapping[str, Any], wh: tuple[int, int]) -> np.ndarray:
+    quality = via.get("jpeg_quality")
+    if quality:  # the cache's files are BGR JPEGs (the chroma planes depend on the channel order)
+        bgr = cv2.cvtColor(face_rgb, cv2.COLOR_RGB2BGR)
+        _, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        face_rgb = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    if face_rgb.shape[1::-1] == tuple(wh):
+        return face_rgb
+    return cv2.resize(face_rgb, wh, interpolation=RESIZE_MODES[str(via.get("resize", "linear"))])
 
 
 # --------------------------------------------------------------------------------- prediction
@@ -227,12 +248,13 @@ class Predictor:
 
     def prepare(self, frame_rgb: np.ndarray | Sequence[np.ndarray], faces: Sequence[Face]) -> torch.Tensor:
         """Normalised crops ``[N, 3, H, W]`` of a frame, or ``[N, T, 3, H, W]`` of a clip."""
-        boxes = [f.box for f in faces]
+        boxes = [bbox_as_stored(f.box) for f in faces]  # whole pixels, as the .dat files the test crops came from
         meta, hw, scale = self.loaded.meta, self.loaded.input_hw, self.loaded.crop_scale
+        via = meta.get("crop_cache")
         if isinstance(frame_rgb, np.ndarray):
-            crops = crop_faces(frame_rgb, boxes, scale, hw)
+            crops = crop_faces(frame_rgb, boxes, scale, hw, via)
         else:  # a clip: the same box crops every frame -> [N, T, H, W, 3]
-            crops = np.stack([crop_faces(fr, boxes, scale, hw) for fr in frame_rgb], axis=1)
+            crops = np.stack([crop_faces(fr, boxes, scale, hw, via) for fr in frame_rgb], axis=1)
         return torch.from_numpy(normalise(crops, meta["normalisation"]))
 
     def face_depth(self, frame_rgb: np.ndarray | Sequence[np.ndarray], faces: Sequence[Face]) -> torch.Tensor:
@@ -244,7 +266,14 @@ class Predictor:
         frame = frame_rgb if isinstance(frame_rgb, np.ndarray) else frame_rgb[0]
         size = (frame.shape[1], frame.shape[0])
         h, w = self.loaded.input_hw
-        maps = [face_depth_crop(size, f.box, f.landmarks, self.loaded.crop_scale, (w, h)) for f in faces]
+        via = self.loaded.meta.get("crop_cache") or {}
+        if via.get("depth_size"):  # as the crop cache's depth crops: linear resize to their size
+            h = w = int(via["depth_size"])
+            maps = [face_depth_crop(size, bbox_as_stored(f.box), f.landmarks, self.loaded.crop_scale, (w, h),
+                                    cv2.INTER_LINEAR) for f in faces]
+        else:
+            maps = [face_depth_crop(size, bbox_as_stored(f.box), f.landmarks, self.loaded.crop_scale, (w, h))
+                    for f in faces]
         return torch.from_numpy(np.stack(maps) if maps else np.zeros((0, h, w), np.float32))
 
     @torch.no_grad()
@@ -668,13 +697,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, metavar="OUT", help="write all results as JSON")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("--min-face", type=float, default=40.0,
+    p.add_argument("--min-face", type=float, default=PIPELINE_DETECTOR["min_face_size"],
                    help="smallest face side to detect, in pixels (default: %(default)s)")
+    p.add_argument("--min-face-frac", type=float, default=PIPELINE_DETECTOR["min_face_frac"],
+                   help="smallest face side as a fraction of the frame's shorter side; lower it for small faces, "
+                        "0 turns it off (default: %(default)s)")
     p.add_argument("--min-confidence", type=float, default=0.9,
                    help="MTCNN confidence below which a face is ignored (default: %(default)s)")
-    p.add_argument("--detect-max-side", type=int, default=1280,
+    p.add_argument("--detect-max-side", type=int, default=int(PIPELINE_DETECTOR["max_side"]),
                    help="frames larger than this are downscaled for detection; boxes map back to full size "
                         "(default: %(default)s)")
+    p.add_argument("--pyramid-factor", type=float, default=PIPELINE_DETECTOR["factor"],
+                   help="scale step of MTCNN's image pyramid (default: %(default)s). The detector defaults are "
+                        "data.detect_faces's, so faces are cut from the boxes the test split was cut with")
     p.add_argument("--batch-size", type=int, default=16,
                    help="frames per detection batch and faces per model batch (default: %(default)s)")
     p.add_argument("--every", type=int, default=1,
@@ -719,7 +754,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sources.append(Source("camera", f"camera{args.camera}", camera=args.camera))
     for _, message in errors:
         print(f"error: {message}", file=sys.stderr)
-    detector = FaceDetector(min_face_size=args.min_face, max_side=args.detect_max_side, batch_size=args.batch_size,
+    detector = FaceDetector(min_face_size=args.min_face, min_face_frac=args.min_face_frac,
+                            max_side=args.detect_max_side, factor=args.pyramid_factor, batch_size=args.batch_size,
                             device=str(device))
     predictor = Predictor(loaded, detector, min_confidence=args.min_confidence, batch_size=args.batch_size)
     run = Run(predictor, save_dir=Path(args.save) if args.save else None, every=args.every,

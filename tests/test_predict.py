@@ -87,19 +87,20 @@ def run(argv: list[str], capsys) -> tuple[int, list[str], str]:
 
 
 def reference_score(model: torch.nn.Module, path: Path, face: dict) -> float:
-    """Score recomputed from the JSON record: crop 1.3x the box around its centre, resize, normalise,
+    """Score recomputed from the JSON record: crop 1.3x the box (rounded to whole pixels, as a .dat
+    file holds it) around its centre, resize, normalise,
     then the mean of mu over the face, the face being where the built-in depth map of the landmarks,
     cropped the same way and averaged onto the 8x8 output grid, is above zero (what dum.test masks with)."""
     from fas_core.face_depth import render_depth
 
     rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-    x, y, w, h = face["box"]
+    x, y, w, h = (round(v) for v in face["box"])
     cx, cy = x + w / 2, y + h / 2
     x0, y0 = int(np.floor(max(0, cx - 0.65 * w))), int(np.floor(max(0, cy - 0.65 * h)))
     x1 = int(np.ceil(min(rgb.shape[1], cx + 0.65 * w)))
     y1 = int(np.ceil(min(rgb.shape[0], cy + 0.65 * h)))
     crop = cv2.resize(rgb[y0:y1, x0:x1], (SIZE, SIZE), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    depth = render_depth((rgb.shape[1], rgb.shape[0]), np.asarray(face["landmarks"]), face["box"])
+    depth = render_depth((rgb.shape[1], rgb.shape[0]), np.asarray(face["landmarks"]), (x, y, w, h))
     dcrop = cv2.resize(depth[y0:y1, x0:x1], (SIZE, SIZE), interpolation=cv2.INTER_AREA).astype(np.float32)
     mask = dcrop.reshape(SIZE // 8, 8, SIZE // 8, 8).mean(axis=(1, 3)) > 0
     assert 0 < mask.sum() < mask.size  # a face inside a margin: the mask is neither empty nor everything
@@ -264,3 +265,39 @@ def test_cli_help(capsys):
 def test_missing_camera_is_an_error(env, capsys):
     code, lines, err = run(["--checkpoint", env["ckpt"], "--camera", "99"], capsys)
     assert code == predict.EXIT_ERROR and lines == [] and "could not open camera 99" in err
+
+
+def test_inputs_and_face_mask_equal_the_crop_cache_path(env, tmp_path):
+    """A model trained on the crop cache gets from predict exactly what dum's loader gave it:
+    data.crop's 256x256 JPEG crop of the rounded box, resized to the input, and the face mask of
+    make_depth's map cropped to 32x32 and shrunk onto the output grid."""
+    from dum.dataset import CropCache
+    from fas_core import fileio
+    from fas_core.crop import crop_face_and_depth
+    from fas_core.face_depth import landmarks_from_box, render_depth
+    from fas_core.face_detector import Face
+    from fas_core.methods import depth_on_grid
+
+    path = tmp_path / "cached.pt"
+    path.write_bytes(env["ckpt"].read_bytes())
+    ckpt.update_meta(path, crop_cache={"size": 256, "depth_size": 32, "jpeg_quality": 95, "resize": "linear"})
+    loaded = predict.load_model(path, device="cpu")
+    rgb = data.astronaut()
+    box = (180.4, 61.3, 88.2, 111.4)  # sub-pixel, as MTCNN gives it; the .dat file rounds it
+    face = Face(box=box, landmarks=landmarks_from_box(box), confidence=1.0)
+    # the preprocessing path: make_depth, crop (JPEG 95 + 32x32 depth), dum's CropCache loader
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    depth = render_depth((rgb.shape[1], rgb.shape[0]), face.landmarks, box)
+    crop, dcrop = crop_face_and_depth(bgr, depth, fileio.bbox_as_stored(box), 1.3, 256, 32)
+    fileio.write_image(tmp_path / "v" / "v_001_scene.jpg", crop, jpeg_quality=95)
+    fileio.write_image(tmp_path / "v" / "v_001_depth1D.png", dcrop)
+    img64, depth8 = CropCache(tmp_path).load("v", 1, None, SIZE, SIZE // 8, with_depth=True)
+    expected = predict.normalise(cv2.cvtColor(img64, cv2.COLOR_BGR2RGB)[None], NORM)
+    p = predict.Predictor(loaded, detector=None)
+    got = p.prepare(rgb, [face]).numpy()
+    assert np.array_equal(got, expected)
+    mask = depth_on_grid(p.face_depth(rgb, [face]), (SIZE // 8, SIZE // 8))[0, 0].numpy() > 0
+    assert np.array_equal(mask, depth8 > 0) and 0 < mask.sum() < mask.size
+    # a float box cropped directly (what predict did before) gives a different input
+    direct = predict.normalise(predict.crop_faces(rgb, [box], 1.3, (SIZE, SIZE)), NORM)
+    assert np.abs(direct - expected).max() > 0.05
