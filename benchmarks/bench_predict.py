@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from fas_core.export import fuse_model  # noqa: E402
-from fas_core.face_detector import FaceDetector  # noqa: E402
+from fas_core.face_detector import PIPELINE_DETECTOR, FaceDetector  # noqa: E402
 from fas_core.methods import method_module  # noqa: E402
 from fas_core.predict import LoadedModel, Predictor, load_model  # noqa: E402
 
@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from skimage import data
 
         frame, image_name = np.ascontiguousarray(data.astronaut()), "skimage astronaut 512x512"
-    detector = FaceDetector(min_face_size=40, max_side=1280)
+    detector = FaceDetector(**PIPELINE_DETECTOR)  # predict's defaults (data.detect_faces's settings)
     rows = []
     if args.checkpoint:
         loaded, plain = load_model(args.checkpoint, fuse=True), load_model(args.checkpoint)
