@@ -50,14 +50,13 @@ FACES_INDEX = "faces.json"
 
 def _read_depth(depth_root: Path, video: str, idx: int) -> tuple[np.ndarray | None, str | None]:
     """The frame's depth map (grey uint8) or ``(None, failure kind)``."""
-    for ext in ("jpg", "png"):
-        path = fileio.depth_path(depth_root, video, idx, ext)
-        if path.is_file():
-            try:
-                return fileio.read_image(path, grey=True), None
-            except ValueError:
-                return None, "bad_depth"
-    return None, "missing_depth"
+    path = fileio.find_depth_map(depth_root, video, idx)
+    if path is None:
+        return None, "missing_depth"
+    try:
+        return fileio.read_image(path, grey=True), None
+    except ValueError:
+        return None, "bad_depth"
 
 
 def crop_video(video: str, frames_root: str | Path, depth_root: str | Path, out_root: str | Path,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fas_core import fileio, oulu
+from fas_core.stage_cli import stage_main
 
 
 def find_video_names(root: str | Path) -> tuple[list[str], list[str]]:
@@ -117,14 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        summary = make_oulu_lists(args.videos, args.out, args.protocol)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"make_lists: error: {e}", file=sys.stderr)
-        return 2
-    print_summary(summary)
-    return 0
+    return stage_main("make_lists", build_parser(),
+                      lambda a: print_summary(make_oulu_lists(a.videos, a.out, a.protocol)), argv)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ from fas_core import fileio
 from fas_core.crop import crop_face_and_depth
 from fas_core.dist import choose_device
 
-from .model import DSDG, IMAGE_SIZE
+from .model import DSDG, IMAGE_SIZE, sample_latents
 
 LIST_NAME = "generated.txt"
 SUMMARY_NAME = "summary.json"
@@ -61,9 +61,7 @@ def video_names(group: int) -> tuple[str, str]:
 def group_noise(seed: int, group: int, n: int, hdim: int) -> torch.Tensor:
     """Decoder input ``cat(z_type, z_id, z_id)`` ``[n, 3*hdim]`` of one group, from ``(seed, group)`` only."""
     g_seed = int(np.random.SeedSequence([int(seed), int(group)]).generate_state(1)[0])
-    gen = torch.Generator().manual_seed(g_seed)
-    z_type = torch.randn(n, hdim, generator=gen)
-    z_id = torch.randn(n, hdim, generator=gen)
+    z_type, z_id = sample_latents(n, hdim, torch.Generator().manual_seed(g_seed))
     return torch.cat((z_type, z_id, z_id), dim=1)
 
 

@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import Dataset
 
 from fas_core import augment, fileio
-from fas_core.crop import crop_face_and_depth
+from fas_core.crop import RESIZE_MODES, crop_face_and_depth
 from fas_core.video_data import VideoEntry, evenly_spaced, load_split
 
 log = logging.getLogger("fas")
@@ -43,7 +43,6 @@ NORMALISATION = {"mean": [MEAN] * 3, "std": [STD] * 3, "rgb": True}
 CACHE_SIZE = 256  # the reference size the augmentation constants are given for
 
 
-RESIZE_MODES = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
 
 
 def _resize(img: np.ndarray, size: int, mode: str = "linear") -> np.ndarray:

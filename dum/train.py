@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from fas_core.crop import CACHE_DEPTH_SIZE, CACHE_FACE_SIZE, CACHE_JPEG_QUALITY
 from fas_core.engine import ENGINE_DEFAULTS, Task
 from fas_core.runner import SplitScores, train_main
+from fas_core.video_data import evenly_spaced
 
 from . import dataset as dd
 from .inference import SCORE_MODES, frame_scores, load_released
@@ -258,8 +259,7 @@ def _sample_videos(items: Sequence[dd.VideoItem], n: int) -> set[int]:
     picks = []
     for group, k in ((live, n // 2), (attack, n - n // 2)):
         if group and k:
-            idx = np.linspace(0, len(group) - 1, min(k, len(group))).round().astype(int)
-            picks += [group[i] for i in idx]
+            picks += evenly_spaced(group, k)
     return set(picks)
 
 

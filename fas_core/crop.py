@@ -7,6 +7,7 @@ face near the border gives a smaller (never padded) crop, as the original code d
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 Box = tuple[float, float, float, float]
@@ -15,6 +16,7 @@ Box = tuple[float, float, float, float]
 CACHE_FACE_SIZE = 256  # side of the offline crop cache's face images (data.crop, data.md stage 4)
 CACHE_DEPTH_SIZE = 32  # side of its depth crops
 CACHE_JPEG_QUALITY = 95  # JPEG quality of its face images
+RESIZE_MODES = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}  # resizing a cached face to the input size
 
 def scale_box(box: Box, scale_w: float, scale_h: float | None = None) -> Box:
     """Scale ``(x, y, w, h)`` around its centre by ``scale_w`` (width) and ``scale_h`` (height)."""

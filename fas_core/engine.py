@@ -18,7 +18,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -230,7 +230,7 @@ def train(task: Task, cfg: Any) -> dict[str, Any]:
         model = model.to(memory_format=torch.channels_last)
     trainable = task.trainable_module(model)
     optimizer, scheduler = task.build_optimizer(trainable)
-    n_params = sum(p.numel() for p in trainable.parameters() if p.requires_grad)
+    n_params = count_parameters(trainable)
     log.info(f"[{task.name}] {n_params:,} trainable parameters, device {info.device}, world {info.world_size}")
 
     step, epoch, batch_in_epoch, best = 0, 0, 0, {"metric": math.inf}
@@ -352,9 +352,6 @@ def train(task: Task, cfg: Any) -> dict[str, Any]:
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameters (the trainable ones by default), as the parameter-count tests state them."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
-
-def iterate_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]

@@ -33,6 +33,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from .crop import crop_face
+
 # Projected grid spacing of the z-buffer, in z-buffer pixels. Below 1/sqrt(2) every pixel inside
 # the projected face holds at least one vertex (covering radius of the grid < half a pixel).
 _MAX_SPLAT_SPACING = 0.6
@@ -347,7 +349,5 @@ def face_depth_crop(frame_size: tuple[int, int], box: Sequence[float], landmarks
     scored the dev set when it chose the threshold. ``size`` is ``(W, H)``; area averaging by
     default (the FAS-SGTD loaders), ``cv2.INTER_LINEAR`` as the crop cache's depth crops.
     """
-    from .crop import crop_face
-
     depth = render_depth(frame_size, landmarks, box)
     return crop_face(depth, tuple(box), scale, size, interpolation).astype(np.float32) / 255.0

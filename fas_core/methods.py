@@ -16,8 +16,9 @@ Each entry names a module that defines the inference interface:
 
 Checkpoint ``meta`` keys used by the tools: ``method``, ``config``, ``input_size``,
 ``normalisation`` (``{"mean": [..], "std": [..], "rgb": bool}`` in 0-255 pixel units),
-``crop_scale``, ``crop_cache`` (``{"size": 256, "resize": "linear"}`` when training read the offline
-crop cache: predict crops to that size first, then resizes), ``clip`` (``{"frames": T, "interval": k}``
+``crop_scale``, ``crop_cache`` (``{"size": 256, "depth_size": 32, "jpeg_quality": 95, "resize":
+"linear"}`` when training read the offline crop cache: predict makes its inputs and face masks as
+the cache did), ``clip`` (``{"frames": T, "interval": k}``
 or absent), ``threshold``.
 """
 

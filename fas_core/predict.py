@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
-from .crop import crop_face
+from .crop import RESIZE_MODES, crop_face
 from .face_depth import face_depth_crop
 from .face_detector import PIPELINE_DETECTOR, Face, FaceDetector
 from .fileio import bbox_as_stored, write_image, write_json
@@ -177,9 +177,6 @@ def normalise(crops: np.ndarray, norm: Mapping[str, Any]) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(x, -1, -3))
 
 
-RESIZE_MODES = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
-
-
 def crop_faces(frame_rgb: np.ndarray, boxes: Sequence[Sequence[float]], scale: float,
                hw: tuple[int, int], via: Mapping[str, Any] | None = None) -> np.ndarray:
     """Crops ``[N, H, W, 3]`` (uint8) of ``boxes`` scaled by ``scale`` around their centres.
@@ -266,14 +263,13 @@ class Predictor:
         frame = frame_rgb if isinstance(frame_rgb, np.ndarray) else frame_rgb[0]
         size = (frame.shape[1], frame.shape[0])
         h, w = self.loaded.input_hw
+        interp = cv2.INTER_AREA  # as the FAS-SGTD loaders shrink frame-sized depth maps
         via = self.loaded.meta.get("crop_cache") or {}
         if via.get("depth_size"):  # as the crop cache's depth crops: linear resize to their size
             h = w = int(via["depth_size"])
-            maps = [face_depth_crop(size, bbox_as_stored(f.box), f.landmarks, self.loaded.crop_scale, (w, h),
-                                    cv2.INTER_LINEAR) for f in faces]
-        else:
-            maps = [face_depth_crop(size, bbox_as_stored(f.box), f.landmarks, self.loaded.crop_scale, (w, h))
-                    for f in faces]
+            interp = cv2.INTER_LINEAR
+        scale = self.loaded.crop_scale
+        maps = [face_depth_crop(size, bbox_as_stored(f.box), f.landmarks, scale, (w, h), interp) for f in faces]
         return torch.from_numpy(np.stack(maps) if maps else np.zeros((0, h, w), np.float32))
 
     @torch.no_grad()

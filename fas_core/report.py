@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics, plots
+from .evaluate import _pct
 from .fileio import atomic_write_text, write_json
 from .scores import ScoreSet, write_frame_scores, write_scores
 
@@ -56,10 +57,6 @@ def _md_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "\n".join(f"- {v}" for v in value)
     return str(value)
-
-
-def _pct(v: float | None) -> str:
-    return "n/a" if v is None else f"{100.0 * v:.2f}%"
 
 
 def model_card_text(m: dict[str, Any], card: Mapping[str, Any] | None = None) -> str:

@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import Dataset
 
 from fas_core import fileio, oulu
-from fas_core.augment import cutout, hflip, linear_contrast
+from fas_core.augment import cutout, hflip, linear_contrast, normalise
 from fas_core.crop import Box, crop_region, random_widen_fractions, scale_box, widen_box
 from fas_core.video_data import VideoEntry, evenly_spaced, load_split
 
@@ -151,11 +151,6 @@ class ClipAugment:
         return image, depth
 
 
-def normalise(image_rgb: np.ndarray) -> np.ndarray:
-    """``(x - 127.5) / 255`` as float32 CHW."""
-    return ((image_rgb.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1).copy()
-
-
 # ---------------------------------------------------------------------------------- datasets
 class ClipDataset(Dataset):
     """Clips (or single frames, ``length`` 1) of a split, cropped online.
@@ -202,7 +197,7 @@ class ClipDataset(Dataset):
             dep = dep.astype(np.float32) / 255.0
             masks.append((dep > 0).astype(np.float32)[None])
             depths.append((dep if entry.label == 1 else np.zeros_like(dep))[None])
-            images.append(normalise(img))
+            images.append(normalise(img, MEAN, STD))
         return {
             "image": torch.from_numpy(np.stack(images)),
             "depth": torch.from_numpy(np.stack(depths)),
