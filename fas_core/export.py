@@ -24,19 +24,15 @@ import argparse
 import json
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from . import layers
 from .fuse import fuse_for_inference
-from .layers import SOBEL_X, SOBEL_Y
 from .methods import METHODS
 from .predict import LoadedModel, UsageError, load_model
 
@@ -105,31 +101,6 @@ def fuse_model(model: nn.Module) -> nn.Module:
     return fused
 
 
-def _sobel_xy_fixed_kernel(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``fas_core.layers.sobel_xy`` with a kernel whose shape does not depend on the input.
-
-    The depthwise form expands its kernel to the input's channel count; the tracer records that
-    count as a dynamic size and ONNX then refuses the convolution ("kernel of unknown shape").
-    Folding the channels into the batch and convolving with one fixed ``[2, 1, 3, 3]`` kernel is
-    the same arithmetic (each channel filtered on its own, zero padding 1).
-    """
-    b, c, h, w = x.shape
-    k = torch.tensor((SOBEL_X, SOBEL_Y), dtype=x.dtype, device=x.device).unsqueeze(1)
-    g = F.conv2d(x.reshape(-1, 1, h, w), k, padding=1).reshape(b, c, 2, h, w)
-    return g[:, :, 0], g[:, :, 1]
-
-
-@contextmanager
-def _traceable_sobel() -> Iterator[None]:
-    """Swap in :func:`_sobel_xy_fixed_kernel` while tracing (``gradient_magnitude`` looks it up at call time)."""
-    original = layers.sobel_xy
-    layers.sobel_xy = _sobel_xy_fixed_kernel
-    try:
-        yield
-    finally:
-        layers.sobel_xy = original
-
-
 class ScoreGraph(nn.Module):
     """``x -> (depth [N, h, w], score [N])`` through a method's ``score_faces`` (the exported graph)."""
 
@@ -161,7 +132,7 @@ def export_onnx(loaded: LoadedModel, out: str | Path, input_size: tuple[int, int
     h, w = input_size or loaded.input_hw
     dummy = torch.zeros(1, 3, h, w)
     tmp = out.with_name(f".{out.name}.tmp")
-    with warnings.catch_warnings(), _traceable_sobel():
+    with warnings.catch_warnings():
         # The TorchScript-based exporter is the one that needs no extra package (onnxscript).
         warnings.simplefilter("ignore", category=DeprecationWarning)
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)

@@ -59,11 +59,30 @@ SOBEL_Y = ((1.0, 2.0, 1.0), (0.0, 0.0, 0.0), (-1.0, -2.0, -1.0))
 
 
 def sobel_xy(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Depthwise fixed Sobel (cross-correlation, zero padding 1) -> ``(Sx(x), Sy(x))`` (fas_sgtd.md)."""
+    """Depthwise fixed Sobel (cross-correlation, zero padding 1) -> ``(Sx(x), Sy(x))`` (fas_sgtd.md).
+
+    While tracing (ONNX export) it takes :func:`sobel_xy_fixed_kernel`, the same arithmetic with a
+    kernel whose shape does not depend on the input.
+    """
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return sobel_xy_fixed_kernel(x)
     c = x.size(1)
     kx = torch.tensor(SOBEL_X, dtype=x.dtype, device=x.device).expand(c, 1, 3, 3)
     ky = torch.tensor(SOBEL_Y, dtype=x.dtype, device=x.device).expand(c, 1, 3, 3)
     return F.conv2d(x, kx, padding=1, groups=c), F.conv2d(x, ky, padding=1, groups=c)
+
+
+def sobel_xy_fixed_kernel(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sobel_xy` with one fixed ``[2, 1, 3, 3]`` kernel over the channels folded into the batch.
+
+    The depthwise form expands its kernel to the input's channel count; a tracer records that
+    count as a dynamic size and ONNX then refuses the convolution ("kernel of unknown shape").
+    Filtering each channel on its own with zero padding 1 is the same arithmetic.
+    """
+    b, c, h, w = x.shape
+    k = torch.tensor((SOBEL_X, SOBEL_Y), dtype=x.dtype, device=x.device).unsqueeze(1)
+    g = F.conv2d(x.reshape(-1, 1, h, w), k, padding=1).reshape(b, c, 2, h, w)
+    return g[:, :, 0], g[:, :, 1]
 
 
 def gradient_magnitude(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
