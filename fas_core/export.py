@@ -32,73 +32,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .fuse import fuse_for_inference
+from .fuse import fuse_gradient_blocks, fuse_model  # noqa: F401  (re-exported: the tools import both from here)
 from .methods import METHODS
 from .predict import LoadedModel, UsageError, load_model
 
 OPSET = 17
 # Keys of the checkpoint meta copied into the ONNX metadata (JSON-encoded values).
 META_KEYS = ("method", "input_size", "normalisation", "crop_scale", "threshold")
-
-
-def _bn_affine(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(scale, shift)`` with ``bn(z) = scale * z + shift`` per channel (eval mode; gamma optional)."""
-    scale = torch.rsqrt(bn.running_var + bn.eps)
-    if getattr(bn, "weight", None) is not None:
-        scale = scale * bn.weight
-    shift = -bn.running_mean * scale
-    if getattr(bn, "bias", None) is not None:
-        shift = shift + bn.bias
-    return scale, shift
-
-
-def _is_gradient_block(m: nn.Module) -> bool:
-    """A FAS-SGTD residual spatial gradient block in the released code's order (fas_sgtd.md, RSGB)."""
-    parts = [getattr(m, name, None) for name in ("conv", "grad_conv", "bn", "grad_bn")]
-    return (getattr(m, "paper_order", None) is False and all(isinstance(p, nn.Conv2d) for p in parts[:2])
-            and all(p is not None and hasattr(p, "running_mean") and hasattr(p, "running_var") for p in parts[2:]))
-
-
-@torch.no_grad()
-def fuse_gradient_blocks(model: nn.Module) -> int:
-    """Fuse both BatchNorms of every RSGB into its convolutions (in place); returns the count.
-
-    The block computes ``ReLU(bn(conv(x) + grad_bn(grad_conv(g))))`` with ``g`` the Sobel
-    magnitude of ``x``. BatchNorm in eval mode is per-channel affine (``s * z + t``), so with
-    ``bn = (s, t)`` and ``grad_bn = (s_g, t_g)`` the block equals
-    ``ReLU(conv'(x) + grad_conv'(g))`` where ``conv' = s * conv`` with bias ``s * b + t + s * t_g``
-    and ``grad_conv' = s * s_g * grad_conv``; both BatchNorms become identities. (In the paper's
-    order the 1x1 conv feeds the Sobel magnitude, a non-linearity, and is left as it is.)
-    """
-    count = 0
-    for m in model.modules():
-        if not _is_gradient_block(m):
-            continue
-        s, t = _bn_affine(m.bn)
-        sg, tg = _bn_affine(m.grad_bn)
-        m.conv = _scaled_conv(m.conv, s, t + s * tg)
-        m.grad_conv = _scaled_conv(m.grad_conv, s * sg, torch.zeros_like(s))
-        m.bn, m.grad_bn = nn.Identity(), nn.Identity()
-        count += 1
-    return count
-
-
-def _scaled_conv(conv: nn.Conv2d, scale: torch.Tensor, shift: torch.Tensor) -> nn.Conv2d:
-    """A conv computing ``scale * conv(x) + shift`` per output channel."""
-    out = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
-                    conv.groups, bias=True, padding_mode=conv.padding_mode).to(conv.weight)
-    out.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
-    bias = conv.bias * scale if conv.bias is not None else torch.zeros_like(scale)
-    out.bias.copy_(bias + shift)
-    out.requires_grad_(False)
-    return out
-
-
-def fuse_model(model: nn.Module) -> nn.Module:
-    """Inference copy of ``model``: CDC folded, conv + BatchNorm fused (:mod:`fas_core.fuse`), RSGBs fused."""
-    fused = fuse_for_inference(model)
-    fuse_gradient_blocks(fused)
-    return fused
 
 
 class ScoreGraph(nn.Module):

@@ -37,24 +37,34 @@ def fold_cdc(layer: CDConv2d) -> nn.Conv2d:
     return out
 
 
-@torch.no_grad()
-def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """One conv equal to ``bn(conv(x))`` with ``bn`` in eval mode (running statistics)."""
-    if bn.running_mean is None or bn.running_var is None:
+def bn_affine(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(scale, shift)`` with ``bn(z) = scale * z + shift`` per channel (eval mode; gamma and beta optional)."""
+    if getattr(bn, "running_mean", None) is None or getattr(bn, "running_var", None) is None:
         raise ValueError("cannot fuse a BatchNorm without running statistics (track_running_stats=False)")
     scale = torch.rsqrt(bn.running_var + bn.eps)
-    if bn.weight is not None:
+    if getattr(bn, "weight", None) is not None:
         scale = scale * bn.weight
     shift = -bn.running_mean * scale
-    if bn.bias is not None:
+    if getattr(bn, "bias", None) is not None:
         shift = shift + bn.bias
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                      conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode)
-    fused = fused.to(device=conv.weight.device, dtype=conv.weight.dtype)
-    fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
+    return scale, shift
+
+
+@torch.no_grad()
+def scaled_conv(conv: nn.Conv2d, scale: torch.Tensor, shift: torch.Tensor) -> nn.Conv2d:
+    """A conv computing ``scale * conv(x) + shift`` per output channel."""
+    out = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                    conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode)
+    out = out.to(device=conv.weight.device, dtype=conv.weight.dtype)
+    out.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
     bias = conv.bias * scale if conv.bias is not None else torch.zeros_like(scale)
-    fused.bias.copy_(bias + shift)
-    return fused
+    out.bias.copy_(bias + shift)
+    return out
+
+
+def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """One conv equal to ``bn(conv(x))`` with ``bn`` in eval mode (running statistics)."""
+    return scaled_conv(conv, *bn_affine(bn))
 
 
 def fold_all_cdc(model: nn.Module) -> nn.Module:
@@ -102,4 +112,21 @@ def fuse_for_inference(model: nn.Module, inplace_relu: bool = True) -> nn.Module
                 m.inplace = True
     for p in fused.parameters():
         p.requires_grad_(False)
+    return fused
+
+
+def fuse_gradient_blocks(model: nn.Module) -> int:
+    """Let every sub-module with a ``fuse_bn_()`` method fuse its own BatchNorms (in place); returns how many did.
+
+    Blocks whose BatchNorms sit where no sequential conv-BN pair shows it (FAS-SGTD's RSGB sums two
+    branches before its BN) know their own algebra; ``fuse_bn_()`` returns False when a block
+    cannot be fused (or already is).
+    """
+    return sum(bool(m.fuse_bn_()) for m in list(model.modules()) if callable(getattr(m, "fuse_bn_", None)))
+
+
+def fuse_model(model: nn.Module) -> nn.Module:
+    """Inference copy of ``model``: CDC folded, conv + BatchNorm fused, blocks with ``fuse_bn_()`` fused."""
+    fused = fuse_for_inference(model)
+    fuse_gradient_blocks(fused)
     return fused

@@ -110,7 +110,7 @@ def load_model(checkpoint: str | Path, method: str | None = None, threshold: flo
     clip, dev threshold; fas_core/methods.py). A file without it (a released original such as
     DUM's ``CDCN_U_P1.pkl``) is read by the method's ``load_released``. ``threshold`` overrides
     the checkpoint's. ``fuse`` folds CDC and fuses BatchNorm into convolutions
-    (:func:`fas_core.export.fuse_model`): the same function up to float rounding, fewer operations.
+    (:func:`fas_core.fuse.fuse_model`): the same function up to float rounding, fewer operations.
     """
     path = Path(checkpoint)
     raw = ckpt.load_file(path)
@@ -139,7 +139,7 @@ def load_model(checkpoint: str | Path, method: str | None = None, threshold: flo
     ckpt.load_weights(model, state)
     model.eval()
     if fuse:
-        from .export import fuse_model
+        from .fuse import fuse_model
 
         model = fuse_model(model)
     dev = torch.device(device) if not isinstance(device, torch.device) else device

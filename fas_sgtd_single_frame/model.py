@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fas_core.fuse import bn_affine, scaled_conv
 from fas_core.layers import gradient_magnitude
 
 # Channel widths of one stage (64, 96, 64 times the original's ``multipler`` 2).
@@ -116,6 +117,25 @@ class RSGB(nn.Module):
         else:
             grad = self.grad_conv(gradient_magnitude(x))
         return F.relu(self.bn(self.conv(x) + self.grad_bn(grad)))
+
+    @torch.no_grad()
+    def fuse_bn_(self) -> bool:
+        """Fold both BatchNorms into the convolutions (in place, eval statistics); False if it cannot.
+
+        BatchNorm in eval mode is per-channel affine (``s * z + t``), so with ``bn = (s, t)`` and
+        ``grad_bn = (s_g, t_g)`` the block equals ``ReLU(conv'(x) + grad_conv'(g))`` with
+        ``conv' = s * conv`` plus bias ``t + s * t_g`` and ``grad_conv' = s * s_g * grad_conv``;
+        both BatchNorms become identities. In the paper's order the 1x1 conv feeds the Sobel
+        magnitude, a non-linearity, and the block is left as it is.
+        """
+        if self.paper_order or isinstance(self.bn, nn.Identity):
+            return False
+        s, t = bn_affine(self.bn)
+        sg, tg = bn_affine(self.grad_bn)
+        self.conv = scaled_conv(self.conv, s, t + s * tg)
+        self.grad_conv = scaled_conv(self.grad_conv, s * sg, torch.zeros_like(s))
+        self.bn, self.grad_bn = nn.Identity(), nn.Identity()
+        return True
 
 
 def scaled(channels: int, width: float) -> int:
