@@ -264,11 +264,12 @@ def write_list(path: str | Path, entries: Iterable[str | tuple[str, int]]) -> No
     fileio.atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
-def read_list(path: str | Path) -> list[tuple[str, int]]:
+def read_list(path: str | Path, zero_is_attack: bool = False) -> list[tuple[str, int]]:
     """Read ``label,video`` lines into ``(video, label)`` with label 1 (live) / 0 (attack).
 
     Blank lines are skipped. A malformed line, or an OULU name whose label contradicts its file
-    code, is an error naming the file and the line number.
+    code, is an error naming the file and the line number. Label ``0`` is an error (OULU writes
+    ``-1``/``-2`` for attacks) unless ``zero_is_attack`` (DSDG's ``generated.txt`` writes ``0``).
     """
     path = Path(path)
     if not path.is_file():
@@ -285,7 +286,7 @@ def read_list(path: str | Path) -> list[tuple[str, int]]:
             value = int(parts[0])
         except ValueError as e:
             raise ValueError(f"{path}:{i}: label {parts[0]!r} is not an integer (+1 live, -1/-2 attack)") from e
-        if value == 0:
+        if value == 0 and not zero_is_attack:
             raise ValueError(f"{path}:{i}: label 0 is neither live (+1) nor attack (negative)")
         video = _strip_extension(parts[1])
         label = 1 if value > 0 else 0

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from . import fileio
+from .oulu import read_list
+from .scores import resolve_species
 
 
 @dataclass
@@ -21,39 +23,6 @@ class VideoEntry:
     label: int  # 1 live, 0 attack
     species: str | None  # live / print / replay / attack
     frames: list[int]  # usable 1-based frame indices, sorted
-
-
-def species_from_name(video: str, label: int) -> str:
-    """OULU species from the file code (last field: 1 live, 2/3 print, 4/5 replay)."""
-    code = video.rsplit("_", 1)[-1]
-    if code == "1":
-        return "live"
-    if code in ("2", "3"):
-        return "print"
-    if code in ("4", "5"):
-        return "replay"
-    return "live" if label == 1 else "attack"
-
-
-def read_list_file(path: str | Path) -> list[tuple[str, int]]:
-    """``label,video`` lines (``+1``/``1`` live; ``0``/negative attack) -> ``[(video, 1|0)]``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"list file not found: {path}")
-    out = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line:
-            continue
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) != 2:
-            raise ValueError(f"{path}:{n}: expected 'label,video', got {line!r}")
-        try:
-            label = int(parts[0])
-        except ValueError as e:
-            raise ValueError(f"{path}:{n}: label {parts[0]!r} is not an integer") from e
-        out.append((parts[1], 1 if label > 0 else 0))
-    return out
 
 
 def frames_with_box(frames_root: str | Path, video: str) -> list[int]:
@@ -75,12 +44,12 @@ def load_split(list_path: str | Path, root: str | Path, kind: str = "crops", all
     """
     finder = frames_in_cache if kind == "crops" else frames_with_box
     entries, missing = [], []
-    for video, label in read_list_file(list_path):
+    for video, label in read_list(list_path, zero_is_attack=True):
         frames = finder(root, video)
         if not frames:
             missing.append(video)
             continue
-        species = (species_map or {}).get(video) or species_from_name(video, label)
+        species = resolve_species(video, label, (species_map or {}).get(video))
         entries.append(VideoEntry(video, label, species, frames))
     if missing:
         msg = (f"{len(missing)} video(s) of {list_path} have no usable frames under {root}: "
