@@ -30,6 +30,7 @@ from fas_core import fileio, metrics, oulu
 from fas_core.evaluate import format_table
 from fas_core.scores import ScoreSet, write_scores
 from fas_core.stage_cli import stage_main, stage_parser
+from fas_core.video_data import evenly_spaced, frames_in_cache
 
 BINS = 16
 SPLITS = ("Train", "Dev", "Test")
@@ -49,13 +50,8 @@ def colour_histogram(bgr: np.ndarray, bins: int = BINS) -> np.ndarray:
 
 def crop_files(crops_root: str | Path, video: str, frames: int) -> list[Path]:
     """Up to ``frames`` evenly spaced face crops of ``video`` (empty when it has none)."""
-    folder = Path(crops_root) / video
-    idx = fileio.list_frame_indices(folder, video)
-    if not idx:
-        return []
-    if len(idx) > frames:
-        idx = [idx[int(i)] for i in np.linspace(0, len(idx) - 1, frames).round()]
-    return [folder / f"{fileio.frame_name(video, i)}_scene.jpg" for i in idx]
+    idx = evenly_spaced(frames_in_cache(crops_root, video), frames)
+    return [Path(crops_root) / video / f"{fileio.frame_name(video, i)}_scene.jpg" for i in idx]
 
 
 def load_split(crops_root: str | Path, list_path: str | Path, frames: int) -> dict[str, Any]:
