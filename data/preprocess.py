@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fas_core import fileio
-from fas_core.config import config_argparser, load_config, save_config
+from fas_core.config import Typed, config_argparser, load_config, save_config
 from fas_core.stages import print_summary
 
 DEFAULTS: dict[str, Any] = {
@@ -36,18 +36,21 @@ DEFAULTS: dict[str, Any] = {
     "work_root": "datasets/demo_work",  # frames/, depth/, crops/, lists/
     "synth": {
         "enabled": True,  # generate the synthetic dataset when oulu_root is missing
-        "preset": "demo",  # tiny | demo | full
+        "preset": Typed(str, "demo", choices=("tiny", "demo", "full")),
         "seed": 0,
-        "difficulty": None,  # None: the generator's default
+        "difficulty": Typed(float, None, low=0.0, high=1.0),  # null: the generator's default
     },
-    "frames": {"every": 1, "max_frames": None},  # keep every k-th frame, at most N per video
-    # Options of data.detect_faces; None leaves the stage's own default.
-    "detect": {"batch_size": None, "threads": None, "min_face_size": None, "min_face_frac": None,
-               "downscale": None, "max_side": None, "device": None},
-    "depth": {"prnet_dir": None},  # folder of PRNet depth maps made elsewhere (same file names)
+    # keep every k-th frame, at most N per video (null: all)
+    "frames": {"every": Typed(int, 1, low=1), "max_frames": Typed(int, None, low=1)},
+    # Options of data.detect_faces; null leaves the stage's own default.
+    "detect": {"batch_size": Typed(int, None, low=1), "threads": Typed(int, None, low=0),
+               "min_face_size": Typed(float, None, low=0.0), "min_face_frac": Typed(float, None, low=0.0),
+               "downscale": Typed(float, None, low=0.0), "max_side": Typed(int, None, low=1),
+               "device": Typed(str, None)},
+    "depth": {"prnet_dir": Typed(str, None)},  # folder of PRNet depth maps made elsewhere (same file names)
     "crop": {"scale": 1.3, "size": 256, "depth_size": 32},
     "lists": {"protocol": "all", "source": "videos"},  # source: videos (oulu_root) or crops (<work>/crops)
-    "workers": 2,  # parallel processes of the stages that run over videos
+    "workers": Typed(int, 2, low=1),  # parallel processes of the stages that run over videos
 }
 
 STAGES = ("synth", "extract_frames", "detect_faces", "make_depth", "crop", "make_lists")

@@ -43,6 +43,8 @@ from fas_core import checkpoint as ckpt
 from fas_core import fileio
 from fas_core.crop import crop_face_and_depth
 from fas_core.dist import choose_device
+from fas_core.errors import UserError, run_cli
+from fas_core.methods import restore
 
 from .model import DSDG, IMAGE_SIZE, sample_latents
 
@@ -71,23 +73,16 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[DSDG, dict[str, Any]]:
-    """The DSDG networks of a training checkpoint (eval mode) and its ``meta``."""
-    meta = ckpt.read_meta(path)
-    if meta.get("method") not in (None, "dsdg"):
-        raise ValueError(f"{path} is a '{meta.get('method')}' checkpoint, not a DSDG generator")
-    model = DSDG(int(meta.get("hdim", 128)), int(meta.get("num_types", 4)))
-    ckpt.load_weights(model, path)
-    return model.to(device).eval(), meta
+    """The DSDG networks of a training checkpoint (eval mode, rebuilt from its record) and the record's extras."""
+    restored = restore(path)
+    if restored.method.name != "dsdg":
+        raise UserError(f"{path} is a '{restored.method.name}' checkpoint, not a DSDG generator")
+    return restored.model.to(device).eval(), dict(restored.record.extra)
 
 
 def default_checkpoint(run_dir: str | Path) -> Path:
     """The final weights of a run (``last.pt``); ``best.pt`` only when there is no ``last.pt``."""
-    for name in ("last.pt", "best.pt"):
-        p = Path(run_dir) / name
-        if p.is_file():
-            return p
-    raise FileNotFoundError(f"no generator checkpoint in {run_dir} (looked for last.pt, best.pt): "
-                            f"train first (bash dsdg/train.sh) or pass --checkpoint")
+    return ckpt.find_checkpoint(run_dir, prefer=("last.pt", "best.pt"))
 
 
 def fallback_landmarks(geometry: Sequence[Sequence[float]] | None) -> np.ndarray:
@@ -302,6 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

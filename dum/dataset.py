@@ -34,12 +34,13 @@ from torch.utils.data import Dataset
 
 from fas_core import augment, fileio
 from fas_core.crop import RESIZE_MODES, crop_face_and_depth
-from fas_core.video_data import VideoEntry, evenly_spaced, load_split
+from fas_core.method import depth_size_of
+from fas_core.video_data import VideoEntry, WorkPaths, evenly_spaced, load_split
+
+from .method import MEAN, STD
 
 log = logging.getLogger("fas")
 
-MEAN, STD = 127.5, 128.0  # (x - 127.5) / 128, cdcn_dum.md "Augmentations"
-NORMALISATION = {"mean": [MEAN] * 3, "std": [STD] * 3, "rgb": True}
 CACHE_SIZE = 256  # the reference size the augmentation constants are given for
 
 
@@ -73,15 +74,15 @@ class CropCache:
         folder = self.root / video
         return set(os.listdir(folder)) if folder.is_dir() else set()
 
-    def load(self, video: str, index: int, scale: float | None, size: int, map_size: int,
+    def load(self, video: str, index: int, scale: float | None, size: int, depth_size: int,
              with_depth: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(face BGR uint8 [size, size, 3], depth uint8 [map_size, map_size] or None)``; ``scale`` unused."""
+        """``(face BGR uint8 [size, size, 3], depth uint8 [depth_size, depth_size] or None)``; ``scale`` unused."""
         face = _resize(fileio.read_image(self.image_path(video, index)), size, self.resize)
         if not with_depth:
             return face, None
         depth = fileio.read_image(self.depth_path(video, index), grey=True)
         # The label is averaged when shrunk (a smaller map of the same face), whatever the image resize.
-        return face, _resize(depth, map_size, "area" if map_size < depth.shape[0] else "linear")
+        return face, _resize(depth, depth_size, "area" if depth_size < depth.shape[0] else "linear")
 
 
 class OnlineCrop:
@@ -100,13 +101,13 @@ class OnlineCrop:
         folder = self.depth_root / video
         return set(os.listdir(folder)) if folder.is_dir() else set()
 
-    def load(self, video: str, index: int, scale: float | None, size: int, map_size: int,
+    def load(self, video: str, index: int, scale: float | None, size: int, depth_size: int,
              with_depth: bool) -> tuple[np.ndarray, np.ndarray | None]:
         frame = fileio.read_image(fileio.frame_path(self.root, video, index))
         box = fileio.read_bbox(fileio.bbox_path(self.root, video, index))
         depth = fileio.read_image(self.depth_path(video, index), grey=True) if with_depth else None
         return crop_face_and_depth(frame, depth, box, scale=1.3 if scale is None else scale,
-                                   image_size=size, depth_size=map_size)
+                                   image_size=size, depth_size=depth_size)
 
 
 Source = CropCache | OnlineCrop
@@ -173,14 +174,15 @@ class AugmentConfig:
     enabled: bool = True
     brightness: float = 40.0
     gamma: tuple[float, float] = (0.5, 1.5)
-    erasing_p: float = 0.5
-    flip_p: float = 0.5
+    erasing: float = 0.5
+    flip: float = 0.5
     cutout_max_side: int = 49
 
     @classmethod
     def from_cfg(cls, cfg: Any) -> AugmentConfig:
-        return cls(bool(cfg.enabled), float(cfg.brightness), tuple(cfg.gamma), float(cfg.erasing_p),
-                   float(cfg.flip_p), int(cfg.cutout_max_side))
+        """From a config's ``augment`` section."""
+        return cls(bool(cfg.enabled), float(cfg.brightness), tuple(cfg.gamma), float(cfg.erasing),
+                   float(cfg.flip), int(cfg.cutout_max_side))
 
 
 def augment_sample(face: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
@@ -194,8 +196,8 @@ def augment_sample(face: np.ndarray, depth: np.ndarray, rng: np.random.Generator
     if not aug.enabled:
         return img, depth
     img = augment.brightness_contrast(img, rng, aug.brightness, aug.gamma)
-    img = augment.random_erasing(img, rng, p=aug.erasing_p)
-    if rng.random() < aug.flip_p:
+    img = augment.random_erasing(img, rng, p=aug.erasing)
+    if rng.random() < aug.flip:
         img, depth = augment.hflip(img, depth)
     side = max(1, round(aug.cutout_max_side * img.shape[0] / CACHE_SIZE))
     img = augment.cutout(img, rng, max_side=side)
@@ -220,11 +222,9 @@ class DepthTrainSet(Dataset):
 
     def __init__(self, real: Sequence[VideoItem], generated: Sequence[VideoItem], input_size: int,
                  aug: AugmentConfig, train_scales: Sequence[float] = (1.2, 1.3, 1.4)) -> None:
-        if input_size % 8:
-            raise ValueError(f"data.input_size must be divisible by 8, got {input_size}")
         self.items = list(real) + list(generated)
         self.n_real, self.n_generated = len(real), len(generated)
-        self.size, self.map_size = input_size, input_size // 8
+        self.size, self.depth_size = input_size, depth_size_of(input_size)
         self.aug, self.scales = aug, tuple(float(s) for s in train_scales)
 
     def __len__(self) -> int:
@@ -237,9 +237,9 @@ class DepthTrainSet(Dataset):
         frame = int(rng.choice(it.entry.frames))
         scale = float(rng.choice(self.scales))
         live = it.entry.label == 1
-        face, depth = it.source.load(it.entry.video, frame, scale, self.size, self.map_size, with_depth=live)
+        face, depth = it.source.load(it.entry.video, frame, scale, self.size, self.depth_size, with_depth=live)
         if depth is None:  # attacks: an all-zero label (cdcn_dum.md)
-            depth = np.zeros((self.map_size, self.map_size), np.uint8)
+            depth = np.zeros((self.depth_size, self.depth_size), np.uint8)
         img, depth = augment_sample(face, depth, rng, self.aug)
         image, label = to_tensors(img, depth)
         return {"image": image, "depth": label, "label": torch.tensor(int(live)),
@@ -288,7 +288,7 @@ class FrameScoringSet(Dataset):
     def __init__(self, items: Sequence[VideoItem], input_size: int, frames_per_video: int = 0,
                  scale: float = 1.3) -> None:
         self.items = list(items)
-        self.size, self.map_size, self.scale = input_size, input_size // 8, scale
+        self.size, self.depth_size, self.scale = input_size, depth_size_of(input_size), scale
         self.refs: list[tuple[int, int]] = []
         for v, it in enumerate(self.items):
             frames = it.entry.frames if frames_per_video <= 0 else evenly_spaced(it.entry.frames, frames_per_video)
@@ -301,23 +301,20 @@ class FrameScoringSet(Dataset):
         v, frame = self.refs[i]
         it = self.items[v]
         has = frame in it.depth_frames
-        face, depth = it.source.load(it.entry.video, frame, self.scale, self.size, self.map_size, with_depth=has)
+        face, depth = it.source.load(it.entry.video, frame, self.scale, self.size, self.depth_size, with_depth=has)
         image, dmap = to_tensors(face.astype(np.float32), depth)
         if dmap is None:
-            dmap = torch.zeros(self.map_size, self.map_size)
+            dmap = torch.zeros(self.depth_size, self.depth_size)
         return {"image": image, "map": dmap, "has_map": torch.tensor(has), "video": v, "frame": frame}
 
 
 # ------------------------------------------------------------------------------ building
 @dataclass
 class DataPaths:
-    """Where a config's data lives (``data.*`` keys; empty paths default under ``data.work``)."""
+    """Where a config's data lives (:class:`fas_core.video_data.WorkPaths`) and how it is read."""
 
-    source: str
-    crops: Path
-    frames: Path
-    depth: Path
-    lists: Path
+    source: str  # crops: the offline crop cache | online: frames + boxes + depth maps
+    work: WorkPaths
     protocol: str
     generated_list: Path | None
     generated_crops: Path | None
@@ -325,33 +322,26 @@ class DataPaths:
 
     @classmethod
     def from_cfg(cls, d: Any) -> DataPaths:
-        work = Path(d.work)
         gen_list = Path(d.generated_list) if d.generated_list else None
         gen_crops = Path(d.generated_crops) if d.generated_crops else None
         if gen_list is not None and gen_crops is None:
             gen_crops = gen_list.parent / "crops"
-        return cls(str(d.source), Path(d.crops or work / "crops"), Path(d.frames or work / "frames"),
-                   Path(d.depth or work / "depth"), Path(d.lists or work / "lists"), str(d.protocol),
-                   gen_list, gen_crops, str(d.resize))
+        return cls(str(d.source), WorkPaths.from_config(d), str(d.protocol), gen_list, gen_crops, str(d.resize))
 
     def list_file(self, split: str) -> Path:
-        from fas_core.oulu import list_path
-
-        return list_path(self.lists, self.protocol, split)
+        return self.work.list_file(self.protocol, split)
 
     def real_source(self) -> Source:
         if self.source == "crops":
-            return CropCache(self.crops, self.resize)
-        if self.source == "online":
-            return OnlineCrop(self.frames, self.depth)
-        raise ValueError(f"data.source must be 'crops' or 'online', got {self.source!r}")
+            return CropCache(self.work.crops, self.resize)
+        return OnlineCrop(self.work.frames, self.work.depth)
 
 
 def split_items(paths: DataPaths, split: str, training: bool, allow_missing: bool,
                 missing_depth: str) -> tuple[list[VideoItem], DepthSkips]:
     """The videos of a protocol split (``train`` | ``dev`` | ``test``) as :class:`VideoItem` s."""
     source = paths.real_source()
-    root = paths.crops if source.kind == "crops" else paths.frames
+    root = paths.work.crops if source.kind == "crops" else paths.work.frames
     entries = load_split(paths.list_file(split), root, kind=source.kind, allow_missing=allow_missing)
     return make_items(entries, source, generated=False, training=training, missing_depth=missing_depth,
                       what=f"{split} split")
@@ -377,7 +367,7 @@ def build_train_set(cfg: Any) -> DepthTrainSet:
             log.warning("[dum] " + s.describe(what))
     if not real:
         raise ValueError(f"no usable training video in {paths.list_file('train')}")
-    ds = DepthTrainSet(real, gen, int(d.input_size), AugmentConfig.from_cfg(cfg.aug), d.train_scales)
+    ds = DepthTrainSet(real, gen, int(d.input_size), AugmentConfig.from_cfg(cfg.augment), d.train_scales)
     log.info(f"[dum] training set: {ds.n_real} real videos ({sum(it.entry.label for it in real)} live), "
-             f"{ds.n_generated} generated, input {ds.size}x{ds.size}, depth {ds.map_size}x{ds.map_size}")
+             f"{ds.n_generated} generated, input {ds.size}x{ds.size}, depth {ds.depth_size}x{ds.depth_size}")
     return ds

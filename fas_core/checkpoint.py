@@ -19,8 +19,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from .errors import UserError
 
-class CheckpointMismatchError(RuntimeError):
+
+class CheckpointError(UserError, RuntimeError):
+    """A checkpoint file that cannot be read."""
+
+
+class CheckpointMismatchError(UserError, RuntimeError):
     """A state dict that does not fit the model: lists every missing, unexpected, mis-shaped key."""
 
 
@@ -47,7 +53,8 @@ def load_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise RuntimeError(f"could not read checkpoint {path}: {type(e).__name__}: {e}") from e
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CheckpointError(f"could not read checkpoint {path}: {type(e).__name__}: {first}") from e
 
 
 def extract_state_dict(obj: Any) -> dict[str, torch.Tensor]:
@@ -85,15 +92,16 @@ def load_weights(
     key_map: Callable[[str], str | None] | None = None,
     strict: bool = True,
     ignore: Callable[[str], bool] | None = None,
+    what: str | None = None,
 ) -> dict[str, list[str]]:
     """Load weights into ``model`` from a file or dict, mapping keys and reporting mismatches.
 
     ``module.`` prefixes are stripped; ``key_map(key)`` may rename a key or return ``None`` to
     drop it; ``ignore(key)`` drops keys that are known to be unused (a classifier head).
     With ``strict`` any missing, unexpected or mis-shaped key raises
-    :class:`CheckpointMismatchError` naming each of them.
+    :class:`CheckpointMismatchError` naming each of them (``what`` names the source in it).
     """
-    name = str(source) if isinstance(source, (str, Path)) else "state dict"
+    name = what or (str(source) if isinstance(source, (str, Path)) else "state dict")
     raw = load_file(source) if isinstance(source, (str, Path)) else source
     state = strip_prefix(extract_state_dict(raw))
     if ignore is not None:
@@ -108,25 +116,42 @@ def load_weights(
     missing, unexpected, shapes = compare_state(model.state_dict(), state)
     report = {"missing": missing, "unexpected": unexpected, "mis_shaped": shapes}
     if strict and (missing or unexpected or shapes):
-        lines = [f"checkpoint {name} does not fit {type(model).__name__}:"]
+        parts = []
         for title, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shapes)):
             if keys:
-                more = " ..." if len(keys) > 40 else ""
-                lines.append(f"  {len(keys)} {title} key(s): " + ", ".join(keys[:40]) + more)
-        raise CheckpointMismatchError("\n".join(lines))
+                more = " ..." if len(keys) > 12 else ""
+                parts.append(f"{len(keys)} {title} key(s): " + ", ".join(keys[:12]) + more)
+        raise CheckpointMismatchError(f"checkpoint {name} does not fit {type(model).__name__}: " + "; ".join(parts))
     bad_shape = {s.split(":")[0] for s in shapes}
     usable = {k: v for k, v in state.items() if k in model.state_dict() and k not in bad_shape}
     model.load_state_dict(usable, strict=False)
     return report
 
 
+def find_checkpoint(run_dir: str | Path, prefer: tuple[str, ...] = ("best.pt", "last.pt")) -> Path:
+    """The first of ``prefer`` present in ``run_dir``.
+
+    Classifiers prefer ``best.pt`` (chosen on dev); the DSDG generator prefers ``last.pt`` (its
+    dev criterion, the reconstruction error, says little about generated faces).
+    """
+    run_dir = Path(run_dir)
+    for name in prefer:
+        if (run_dir / name).is_file():
+            return run_dir / name
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder not found: {run_dir} (train first, or set train.run_dir / --checkpoint)")
+    raise FileNotFoundError(f"no checkpoint in {run_dir} (looked for {', '.join(prefer)}): train first or pass "
+                            f"--checkpoint")
+
+
 def read_meta(path: str | Path) -> dict[str, Any]:
+    """The ``meta`` dict of a first-format checkpoint (empty when there is none)."""
     obj = load_file(path)
     return dict(obj.get("meta", {})) if isinstance(obj, Mapping) else {}
 
 
 def update_meta(path: str | Path, **values: Any) -> None:
-    """Rewrite a checkpoint with ``meta`` updated (e.g. the dev threshold chosen by test.py)."""
+    """Rewrite a first-format checkpoint with ``meta`` updated."""
     obj = dict(load_file(path))
     meta = dict(obj.get("meta", {}))
     meta.update(values)

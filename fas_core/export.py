@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from .fuse import fuse_gradient_blocks, fuse_model  # noqa: F401  (re-exported: the tools import both from here)
-from .methods import METHODS
+from .methods import method_names
 from .predict import LoadedModel, UsageError, load_model
 
 OPSET = 17
@@ -42,15 +42,15 @@ META_KEYS = ("method", "input_size", "normalisation", "crop_scale", "threshold")
 
 
 class ScoreGraph(nn.Module):
-    """``x -> (depth [N, h, w], score [N])`` through a method's ``score_faces`` (the exported graph)."""
+    """``x -> (depth [N, h, w], score [N])`` through a method's score rule without a face map (the exported graph)."""
 
-    def __init__(self, model: nn.Module, score_faces: Callable[[nn.Module, torch.Tensor], Any]) -> None:
+    def __init__(self, model: nn.Module, score: Callable[..., Any], rule: str, crop_scale: float) -> None:
         super().__init__()
         self.model = model
-        self._score_faces = score_faces
+        self._score, self._rule, self._crop_scale = score, rule, crop_scale
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        score, depth = self._score_faces(self.model, x)
+        score, depth = self._score(self.model, x, None, self._rule, self._crop_scale)
         return depth.reshape(x.shape[0], depth.shape[-2], depth.shape[-1]), score.reshape(x.shape[0])
 
 
@@ -60,7 +60,7 @@ def exportable(loaded: LoadedModel) -> nn.Module:
         raise UsageError(f"method '{loaded.method}' scores clips; ONNX export covers the single-frame models "
                          f"(cdcn, cdcnpp, cdcn_u, sgtd_single)")
     fused = fuse_model(loaded.model.cpu().float())
-    return ScoreGraph(fused, loaded.module.score_faces).eval()
+    return ScoreGraph(fused, loaded.module.score, str(loaded.meta["score_rule"]), loaded.crop_scale).eval()
 
 
 def export_onnx(loaded: LoadedModel, out: str | Path, input_size: tuple[int, int] | None = None,
@@ -112,7 +112,7 @@ def onnx_metadata(path: str | Path) -> dict[str, Any]:
 def torch_outputs(loaded: LoadedModel, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """``(depth, score)`` of the unfused PyTorch model on CPU: the reference the ONNX file must match."""
     model = loaded.model.cpu().float().eval()
-    score, depth = loaded.module.score_faces(model, x)
+    score, depth = loaded.module.score(model, x, None, str(loaded.meta["score_rule"]), loaded.crop_scale)
     return depth.reshape(len(x), *depth.shape[-2:]).numpy(), score.reshape(len(x)).numpy()
 
 
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "and 'score' [N]; inference metadata in the file's metadata_props.")
     p.add_argument("--checkpoint", required=True, help="checkpoint, or an original release with --method")
     p.add_argument("--onnx", required=True, metavar="OUT", help="ONNX file to write")
-    p.add_argument("--method", choices=sorted(METHODS), default=None, help="method of a checkpoint without metadata")
+    p.add_argument("--method", choices=method_names(), default=None, help="method of a checkpoint without metadata")
     p.add_argument("--threshold", type=float, default=None, help="threshold to record (default: the checkpoint's)")
     p.add_argument("--input-size", type=int, nargs="+", default=None, metavar="S",
                    help="input H [W] (default: the checkpoint's input size)")

@@ -31,7 +31,6 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import cv2
@@ -39,12 +38,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import checkpoint as ckpt
 from .crop import RESIZE_MODES, crop_face
+from .errors import UserError
 from .face_depth import face_depth_crop
 from .face_detector import PIPELINE_DETECTOR, Face, FaceDetector
 from .fileio import bbox_as_stored, write_image, write_json
-from .methods import METHODS, method_module
+from .method import Method, on_output_grid
+from .methods import Restored, method_names, restore
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NO_FACE = 0, 1, 2, 3
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -64,7 +64,7 @@ class LoadedModel:
 
     model: nn.Module
     meta: dict[str, Any]
-    module: ModuleType
+    module: Method
     device: torch.device
     threshold: float | None
     threshold_source: str  # "checkpoint", "--threshold" or "none"
@@ -104,61 +104,43 @@ def input_hw(meta: Mapping[str, Any]) -> tuple[int, int]:
 
 def load_model(checkpoint: str | Path, method: str | None = None, threshold: float | None = None,
                device: str | torch.device = "cpu", fuse: bool = False) -> LoadedModel:
-    """Build and load the network of a checkpoint; an original release needs ``method``.
+    """Rebuild and load the network of a checkpoint from its record; an original release needs ``method``.
 
-    A project checkpoint carries ``meta`` (method, config, input size, normalisation, crop scale,
-    clip, dev threshold; fas_core/methods.py). A file without it (a released original such as
-    DUM's ``CDCN_U_P1.pkl``) is read by the method's ``load_released``. ``threshold`` overrides
-    the checkpoint's. ``fuse`` folds CDC and fuses BatchNorm into convolutions
-    (:func:`fas_core.fuse.fuse_model`): the same function up to float rounding, fewer operations.
+    ``threshold`` overrides the checkpoint's dev threshold. ``fuse`` folds CDC and fuses BatchNorm
+    into convolutions (:func:`fas_core.fuse.fuse_model`): the same function up to float rounding.
     """
-    path = Path(checkpoint)
-    raw = ckpt.load_file(path)
-    meta_in = raw.get("meta") if isinstance(raw, Mapping) else None
-    if isinstance(meta_in, Mapping) and (meta_in.get("method") or method):
-        meta = dict(meta_in)
-        if method and meta.get("method") and method != meta["method"]:
-            raise UsageError(f"checkpoint {path} is a '{meta['method']}' model, not '{method}' (drop --method)")
-        meta["method"] = meta.get("method") or method
-        module = _module(meta["method"])
-        state: Any = raw
-    else:
-        if not method:
-            raise UsageError(f"checkpoint {path} carries no metadata (an original release?): pass --method "
-                             f"(one of {', '.join(sorted(METHODS))}) and --threshold")
-        module = _module(method)
-        loader = getattr(module, "load_released", None)
-        if loader is None:
-            raise UsageError(f"method '{method}' cannot read original releases, and {path} has no metadata")
-        state, released_meta = loader(str(path))
-        meta = {**dict(released_meta), "method": method}
-    missing = [k for k in ("input_size", "normalisation") if k not in meta]
-    if missing:
-        raise UsageError(f"checkpoint {path} metadata lacks {', '.join(missing)} (has: {', '.join(sorted(meta))})")
-    model = module.build_model(meta)
-    ckpt.load_weights(model, state)
-    model.eval()
+    try:
+        restored = restore(checkpoint, method)
+    except UserError as e:
+        raise UsageError(str(e)) from None
+    if restored.method.score is None:
+        raise UsageError(f"{checkpoint} is a {restored.method.name} checkpoint: it scores no faces")
+    model = restored.model.eval()
     if fuse:
         from .fuse import fuse_model
 
         model = fuse_model(model)
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     model.to(dev)
+    record = restored.record
     if threshold is not None:
         thr, src = float(threshold), "--threshold"
-    elif meta.get("threshold") is not None:
-        thr, src = float(meta["threshold"]), "checkpoint"
+    elif record.threshold is not None:
+        thr, src = float(record.threshold), "checkpoint"
     else:
         thr, src = None, "none"
-    return LoadedModel(model=model, meta=meta, module=module, device=dev, threshold=thr, threshold_source=src,
-                       source=str(path))
+    return LoadedModel(model=model, meta=_meta_view(restored), module=restored.method, device=dev, threshold=thr,
+                       threshold_source=src, source=str(checkpoint))
 
 
-def _module(name: str) -> ModuleType:
-    try:
-        return method_module(name)
-    except KeyError as e:
-        raise UsageError(str(e.args[0])) from e
+def _meta_view(restored: Restored) -> dict[str, Any]:
+    """What the predictor reads of a checkpoint, from its record."""
+    r = restored.record
+    spec = r.input
+    return {"method": r.method, "input_size": spec.size, "normalisation": spec.normalisation(),
+            "crop_scale": spec.crop_scale, "crop_cache": spec.crop_cache.to_dict() if spec.crop_cache else None,
+            "clip": {"frames": spec.clip_frames, "interval": spec.clip_interval} if spec.is_clip else None,
+            "threshold": r.threshold, "score_rule": r.score_rule, "depth_size": spec.depth_size}
 
 
 # ------------------------------------------------------------------------- crop and normalise
@@ -280,7 +262,9 @@ class Predictor:
         for start in range(0, len(inputs), self.batch_size):
             x = inputs[start:start + self.batch_size].to(self.loaded.device)
             fd = None if face_depth is None else face_depth[start:start + self.batch_size].to(self.loaded.device)
-            s, d = self.loaded.module.score_faces(self.loaded.model, x, fd)
+            face_map = None if fd is None else on_output_grid(fd, (self.loaded.meta["depth_size"],) * 2)
+            s, d = self.loaded.module.score(self.loaded.model, x, face_map, self.loaded.meta["score_rule"],
+                                            self.loaded.crop_scale)
             scores.append(s.detach().float().cpu().reshape(-1).numpy())
             depths.append(d.detach().float().cpu().reshape(len(x), *d.shape[-2:]).numpy())
         if not scores:
@@ -683,7 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image, folder of images/videos, or video file")
     p.add_argument("--checkpoint", required=True, help="checkpoint written by train.py/test.py, or an original "
                    "release (with --method)")
-    p.add_argument("--method", choices=sorted(METHODS), default=None,
+    p.add_argument("--method", choices=method_names(), default=None,
                    help="method of a checkpoint without metadata (original releases such as DUM's CDCN_U_P1.pkl)")
     p.add_argument("--threshold", type=float, default=None,
                    help="decision threshold; default: the dev threshold stored in the checkpoint by test.py")

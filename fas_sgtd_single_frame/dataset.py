@@ -30,29 +30,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from fas_core import fileio, oulu
+from fas_core import fileio
 from fas_core.augment import cutout, hflip, linear_contrast, normalise
 from fas_core.crop import Box, crop_region, random_widen_fractions, scale_box, widen_box
-from fas_core.video_data import VideoEntry, evenly_spaced, load_split
+from fas_core.method import depth_size_of
+from fas_core.video_data import VideoEntry, WorkPaths, evenly_spaced, load_split
 
-MEAN, STD = 127.5, 255.0  # FAS-SGTD input normalisation, RGB (fas_sgtd.md)
-
-
-@dataclass
-class DataPaths:
-    frames: Path
-    depth: Path
-    lists: Path
-
-
-def data_paths(data_cfg: Mapping[str, Any]) -> DataPaths:
-    """``frames``/``depth``/``lists`` folders: explicit keys, else ``<work>/frames`` etc."""
-    work = Path(data_cfg["work"])
-    return DataPaths(
-        frames=Path(data_cfg["frames_root"] or work / "frames"),
-        depth=Path(data_cfg["depth_root"] or work / "depth"),
-        lists=Path(data_cfg["lists_root"] or work / "lists"),
-    )
+from .method import MEAN, STD
 
 
 def load_entries(data_cfg: Mapping[str, Any], split: str) -> list[VideoEntry]:
@@ -61,11 +45,11 @@ def load_entries(data_cfg: Mapping[str, Any], split: str) -> list[VideoEntry]:
     Frames lacking a depth map are dropped (and counted); a video left without frames is
     handled like a missing video (an error unless ``data.allow_missing``).
     """
-    paths = data_paths(data_cfg)
-    list_file = oulu.list_path(paths.lists, str(data_cfg["protocol"]), split)
+    paths = WorkPaths.from_config(data_cfg)
+    list_file = paths.list_file(str(data_cfg["protocol"]), split)
     if not list_file.is_file():
         raise FileNotFoundError(f"list file not found: {list_file} (run the preprocessing: bash scripts/preprocess.sh, "
-                                f"or set data.work / data.lists_root)")
+                                f"or set data.work / data.lists)")
     entries = load_split(list_file, paths.frames, kind="frames", allow_missing=bool(data_cfg["allow_missing"]))
     kept, dropped_frames, empty = [], 0, []
     for e in entries:
@@ -89,13 +73,6 @@ def load_entries(data_cfg: Mapping[str, Any], split: str) -> list[VideoEntry]:
     return kept
 
 
-def clip_indices(frames: Sequence[int], length: int, interval: int) -> list[list[int]]:
-    """All clips ``[s, s + k, ..., s + (T-1) k]`` whose frames are all usable (start at every usable frame)."""
-    have = set(frames)
-    return [[s + j * interval for j in range(length)] for s in frames
-            if all(s + j * interval in have for j in range(length))]
-
-
 # --------------------------------------------------------------------------------- reading
 def read_rgb(frames_root: Path, video: str, index: int) -> np.ndarray:
     return cv2.cvtColor(fileio.read_image(fileio.frame_path(frames_root, video, index)), cv2.COLOR_BGR2RGB)
@@ -110,13 +87,6 @@ def read_depth(depth_root: Path, video: str, index: int) -> np.ndarray:
 
 def crop_resize(image: np.ndarray, box: Box, size: int, interpolation: int) -> np.ndarray:
     return cv2.resize(crop_region(image, box), (size, size), interpolation=interpolation)
-
-
-def label_size(image_size: int) -> int:
-    """Depth label side: the network's output, input / 8 (32 for the paper's 256)."""
-    if image_size % 8:
-        raise ValueError(f"data.image_size must be a multiple of 8, got {image_size}")
-    return image_size // 8
 
 
 # ---------------------------------------------------------------------------- augmentation
@@ -162,11 +132,11 @@ class ClipDataset(Dataset):
     (index into ``entries``) and ``frame`` (first frame index).
     """
 
-    def __init__(self, entries: list[VideoEntry], items: list[tuple[int, list[int]]], paths: DataPaths,
-                 image_size: int, train: bool, aug_cfg: Mapping[str, Any] | None = None,
+    def __init__(self, entries: list[VideoEntry], items: list[tuple[int, list[int]]], paths: WorkPaths,
+                 input_size: int, train: bool, aug_cfg: Mapping[str, Any] | None = None,
                  widen: tuple[float, float] = (0.1, 0.4), test_scale: float = 1.3) -> None:
         self.entries, self.items, self.paths = entries, items, paths
-        self.image_size, self.depth_size = image_size, label_size(image_size)
+        self.input_size, self.depth_size = input_size, depth_size_of(input_size)
         self.train, self.aug_cfg, self.widen, self.test_scale = train, aug_cfg, widen, test_scale
 
     def __len__(self) -> int:
@@ -190,44 +160,40 @@ class ClipDataset(Dataset):
         aug = ClipAugment.draw(rng, self.aug_cfg) if self.train else None
         images, depths, masks = [], [], []
         for f in frames:
-            img = crop_resize(read_rgb(self.paths.frames, entry.video, f), box, self.image_size, cv2.INTER_LINEAR)
+            img = crop_resize(read_rgb(self.paths.frames, entry.video, f), box, self.input_size, cv2.INTER_LINEAR)
             dep = crop_resize(read_depth(self.paths.depth, entry.video, f), box, self.depth_size, cv2.INTER_AREA)
             if aug is not None:
                 img, dep = aug.apply(img, dep, self.aug_cfg)
             dep = dep.astype(np.float32) / 255.0
             masks.append((dep > 0).astype(np.float32)[None])
+            if len(masks) == 1:
+                face_map = dep  # the first frame's depth map: the face mask of the score
             depths.append((dep if entry.label == 1 else np.zeros_like(dep))[None])
             images.append(normalise(img, MEAN, STD))
         return {
             "image": torch.from_numpy(np.stack(images)),
             "depth": torch.from_numpy(np.stack(depths)),
             "mask": torch.from_numpy(np.stack(masks)),
+            "map": torch.from_numpy(face_map),
             "label": torch.tensor(entry.label, dtype=torch.long),
             "video": torch.tensor(vi, dtype=torch.long),
             "frame": torch.tensor(frames[0], dtype=torch.long),
         }
 
 
-def train_items(entries: list[VideoEntry], length: int = 1, interval: int = 1) -> list[tuple[int, list[int]]]:
-    """Every candidate sample (frame, or clip of ``length`` frames ``interval`` apart) of every video."""
-    items = []
-    for vi, e in enumerate(entries):
-        items += [(vi, clip) for clip in clip_indices(e.frames, length, interval)]
-    return items
+def train_items(entries: list[VideoEntry]) -> list[tuple[int, list[int]]]:
+    """Every usable frame of every video, as one-frame items ``(video index, [frame])``."""
+    return [(vi, [f]) for vi, e in enumerate(entries) for f in e.frames]
 
 
-def test_items(entries: list[VideoEntry], per_video: int, length: int = 1,
-               interval: int = 1) -> tuple[list[tuple[int, list[int]]], list[str]]:
-    """About ``per_video`` evenly spaced frames/clips per video; also the videos too short for one clip."""
-    items, short = [], []
-    for vi, e in enumerate(entries):
-        clips = clip_indices(e.frames, length, interval)
-        if not clips:
-            short.append(e.video)
-            continue
-        for j in evenly_spaced(list(range(len(clips))), per_video):
-            items.append((vi, clips[j]))
-    return items, short
+def test_items(entries: list[VideoEntry], per_video: int) -> list[tuple[int, list[int]]]:
+    """``per_video`` evenly spaced frames of every video (0: all of them)."""
+    return [(vi, [f]) for vi, e in enumerate(entries) for f in pick_evenly(e.frames, per_video)]
+
+
+def pick_evenly(items: list, n: int) -> list:
+    """``n`` evenly spaced items (all of them when ``n`` is 0 or there are fewer)."""
+    return list(items) if n <= 0 else evenly_spaced(list(items), n)
 
 
 def balanced_batches(items: Sequence[tuple[int, list[int]]], entries: Sequence[VideoEntry], per_live: int,

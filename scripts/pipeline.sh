@@ -63,7 +63,7 @@ else  # the preprocessing config's work root, handed to every later stage
   work="$(python -c "import sys; from data.preprocess import DEFAULTS; from fas_core.config import load_config
 print(load_config(DEFAULTS, sys.argv[1]).work_root)" "$pre_config")"
 fi
-dsdg_args=("train.run_dir=$runs/dsdg" "data.work_root=$work")
+dsdg_args=("train.run_dir=$runs/dsdg" "data.work=$work")
 dum_common=("data.work=$work")
 gen_out="$work/dsdg_generated"
 [ -n "$dsdg_iters" ] && dsdg_args+=("train.max_iters=$dsdg_iters")

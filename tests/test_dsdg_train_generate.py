@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import DEFAULTS_ONLY
 
 from dsdg import generate as G
 from dsdg import train as T
@@ -24,9 +25,9 @@ COLLAPSE_FLOOR = 0.01
 
 
 def _argv(fake_work, run_dir: Path, iters: int) -> list[str]:
-    return [f"data.work_root={fake_work['root']}", "data.source=frames", f"train.run_dir={run_dir}",
-            f"train.max_iters={iters}", "train.batch_size=1", "train.log_every=1", "train.image_every=2",
-            "train.ckpt_every=100", "eval.pairs=1", "eval.grid_samples=1", "loss.warmup_steps=1"]
+    return ["--config", DEFAULTS_ONLY, f"data.work={fake_work['root']}", "data.source=frames",
+            f"train.run_dir={run_dir}", f"train.max_iters={iters}", "train.batch_size=1", "train.log_every=1",
+            "train.image_every=2", "train.ckpt_every=100", "eval.pairs=1", "eval.grid_samples=1", "loss.warmup_steps=1"]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_training_improves_reconstruction_and_resumes(trained, fake_work, capsys
     run_dir = trained["run_dir"]
     assert trained["summary"]["step"] == 1
     state = ckpt.load_file(run_dir / "last.pt")
-    assert state["step"] == 1 and state["meta"]["method"] == "dsdg" and state["meta"]["hdim"] == 128
+    assert state["step"] == 1 and state["method"] == "dsdg" and state["model_args"]["hdim"] == 128
     assert {k.split(".")[0] for k in state["model"]} == {"enc_live", "enc_spoof", "decoder", "classifier"}
     assert "enabled: false" in (run_dir / "config.yaml").read_text()
     # a second call with a larger budget resumes at step 1 and runs one more step
@@ -73,7 +74,7 @@ def test_step_with_identity_net_and_frozen_classifier(fake_work, tmp_path) -> No
     torch.manual_seed(0)
     official = {f"module.{k}": v for k, v in LightCNN29v2().state_dict().items()}
     torch.save({"state_dict": official}, tmp_path / "lightcnn.pth")
-    cfg = load_config(T.DEFAULTS, None, [f"data.work_root={fake_work['root']}", "data.source=frames",
+    cfg = load_config(T.DEFAULTS, None, [f"data.work={fake_work['root']}", "data.source=frames",
                                           f"identity_net.checkpoint={tmp_path / 'lightcnn.pth'}",
                                           "model.freeze_classifier=true", "train.batch_size=1"])
     task = T.DSDGTask(cfg)

@@ -19,7 +19,7 @@ from skimage import data
 
 from fas_core import checkpoint as ckpt
 from fas_core import predict
-from fas_core.methods import method_module
+from fas_core.methods import get_method
 
 SIZE = 64
 THRESHOLD = 0.05
@@ -30,10 +30,16 @@ LINE = re.compile(r"^(?P<input>\S+)(?: (?P<what>frame|clip)=(?P<frame>\d+))? fac
                   r"box=(?P<box>[\d,-]+) confidence=(?P<conf>[\d.]+)$")
 
 
+def build_first_format(method: str, meta: dict) -> torch.nn.Module:
+    """The network of a checkpoint in the first format (everything under ``meta``), as the loader rebuilds it."""
+    m = get_method(method)
+    return m.build(m.legacy(meta)[0])
+
+
 def calibrated(method: str, meta: dict, example: torch.Tensor) -> torch.nn.Module:
     """The method's network with BatchNorm statistics of ``example`` (sane activations), eval mode."""
     torch.manual_seed(0)
-    model = method_module(method).build_model(meta)
+    model = build_first_format(method, meta)
     bns = [m for m in model.modules() if hasattr(m, "running_mean")]
     for bn in bns:
         bn.momentum = 1.0  # running statistics := this batch's
@@ -54,7 +60,7 @@ def make_checkpoint(path: Path, method: str = "cdcn_u", threshold: float | None 
         meta["clip"] = clip
     if clip:  # the clip model's scores only need to exist: skip the (slow) statistics pass
         torch.manual_seed(0)
-        model = method_module(method).build_model(meta).eval()
+        model = build_first_format(method, meta).eval()
     else:
         model = calibrated(method, meta, torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1)))
     ckpt.save_checkpoint({"model": model.state_dict(), "meta": meta}, path)
@@ -276,7 +282,7 @@ def test_inputs_and_face_mask_equal_the_crop_cache_path(env, tmp_path):
     from fas_core.crop import crop_face_and_depth
     from fas_core.face_depth import landmarks_from_box, render_depth
     from fas_core.face_detector import Face
-    from fas_core.methods import depth_on_grid
+    from fas_core.method import on_output_grid
 
     path = tmp_path / "cached.pt"
     path.write_bytes(env["ckpt"].read_bytes())
@@ -296,7 +302,7 @@ def test_inputs_and_face_mask_equal_the_crop_cache_path(env, tmp_path):
     p = predict.Predictor(loaded, detector=None)
     got = p.prepare(rgb, [face]).numpy()
     assert np.array_equal(got, expected)
-    mask = depth_on_grid(p.face_depth(rgb, [face]), (SIZE // 8, SIZE // 8))[0, 0].numpy() > 0
+    mask = on_output_grid(p.face_depth(rgb, [face]), (SIZE // 8, SIZE // 8))[0].numpy() > 0
     assert np.array_equal(mask, depth8 > 0) and 0 < mask.sum() < mask.size
     # a float box cropped directly (what predict did before) gives a different input
     direct = predict.normalise(predict.crop_faces(rgb, [box], 1.3, (SIZE, SIZE)), NORM)
