@@ -42,7 +42,11 @@ def umask(mask: int) -> Iterator[None]:
 
 @contextlib.contextmanager
 def as_other_user() -> Iterator[None]:
-    """Run the block with the file access rights of OTHER_UID (root only; undone at the end)."""
+    """Run the block with the file access rights of OTHER_UID (root only; undone at the end).
+
+    Only the effective ids change, in this process: a child process run as that account could
+    not start Python where the interpreter lies in root's private home.
+    """
     groups, egid = os.getgroups(), os.getegid()
     os.setgroups([])
     os.setegid(OTHER_UID)
