@@ -1,7 +1,7 @@
 """Offline crop cache (data.md, stage 4 "Cropping"): 256x256 faces and 32x32 depth crops.
 
     python -m data.crop --frames <work>/frames --depth <work>/depth --out <work>/crops \\
-        [--scale 1.3] [--size 256] [--depth-size 32] [--workers W]
+        [--scale 1.3] [--size 256] [--depth-size 32] [--workers W] [--shard I/N]
 
 For every frame ``<frames>/<video>/<video>_<NNN>_scene.jpg`` with a face box
 (``_scene.dat``), the box is scaled by ``--scale`` around its centre and clamped to the frame
@@ -10,7 +10,7 @@ For every frame ``<frames>/<video>/<video>_<NNN>_scene.jpg`` with a face box
 ``<depth>/<video>/<video>_<NNN>_depth1D.jpg`` (or ``.png``) cropped with the same box and
 resized to ``--depth-size`` is written as ``<out>/<video>/<video>_<NNN>_depth1D.png``.
 
-Counted, never fatal:
+Counted, never fatal (the frame-level kinds are named frame by frame, ``<video>_<NNN>``):
 
 * ``no_face``: a frame without a box (the detector found no face); skipped.
 * ``missing_depth``: a frame with a box but no depth map. The face crop is still written and
@@ -18,7 +18,8 @@ Counted, never fatal:
   depth for the frame sees that the ``_depth1D.png`` is absent.
 * ``bad_depth``: a depth map that cannot be read or whose size differs from the frame; handled
   like ``missing_depth``.
-* ``bad_box`` / ``corrupt_frame``: an unreadable ``.dat`` or frame; the frame is skipped.
+* ``bad_box`` / ``corrupt_frame`` / ``unreadable_frame``: a bad ``.dat``, a corrupt frame, a
+  frame this account may not read; the frame is skipped.
 * ``not_detected`` (per video): the frames were extracted by this toolkit (``.done``) but face
   detection has not finished for the video (no ``faces.json``); the video is left for a later run.
 * ``no_frames`` (per video): a frame folder without frames.
@@ -42,6 +43,7 @@ import numpy as np
 
 from fas_core import fileio
 from fas_core.crop import CACHE_DEPTH_SIZE, CACHE_FACE_SIZE, CACHE_JPEG_QUALITY, crop_face_and_depth
+from fas_core.shards import Shard
 from fas_core.stage_cli import stage_main, stage_parser
 from fas_core.stages import VideoResult, find_frame_videos, frames_or_failure, remove_temp_files, run_stage
 
@@ -72,35 +74,34 @@ def crop_video(video: str, frames_root: str | Path, depth_root: str | Path, out_
     if not indices:
         return res
     if fileio.is_done(src) and not (src / FACES_INDEX).is_file():
-        res.failures["not_detected"] += 1
-        res.messages.append(f"{video}: face detection has not finished ({src / FACES_INDEX} missing); "
-                            "run data.detect_faces first")
-        return res
+        return res.fail("not_detected", f"{video}: face detection has not finished ({src / FACES_INDEX} missing); "
+                                        "run data.detect_faces first")
     remove_temp_files(out)
     for idx in indices:
         res.frames += 1
         box_file = fileio.bbox_path(frames_root, video, idx)
         if not box_file.is_file():
-            res.failures["no_face"] += 1
+            res.frame_failed("no_face", idx)
             continue
         try:
             box = fileio.read_bbox(box_file)
         except ValueError as e:
-            res.failures["bad_box"] += 1
-            res.messages.append(str(e))
+            res.frame_failed("bad_box", idx, str(e))
             continue
         try:
             image = fileio.read_image(fileio.frame_path(frames_root, video, idx))
+        except PermissionError as e:
+            res.frame_failed("unreadable_frame", idx, str(e))
+            continue
         except ValueError as e:
-            res.failures["corrupt_frame"] += 1
-            res.messages.append(str(e))
+            res.frame_failed("corrupt_frame", idx, str(e))
             continue
         depth, problem = _read_depth(depth_root, video, idx)
         if depth is not None and depth.shape[:2] != image.shape[:2]:
             problem, depth = "bad_depth", None
             res.messages.append(f"{video}: depth map of frame {idx} differs in size from the frame")
         if problem:
-            res.failures[problem] += 1
+            res.frame_failed(problem, idx)
         face, depth_crop = crop_face_and_depth(image, depth, box, scale=scale, image_size=size, depth_size=depth_size)
         fileio.write_image(fileio.frame_path(out_root, video, idx), face, jpeg_quality=quality)
         if depth_crop is not None:
@@ -112,8 +113,8 @@ def crop_video(video: str, frames_root: str | Path, depth_root: str | Path, out_
 
 def crop_all(frames_root: str | Path, depth_root: str | Path, out_root: str | Path, scale: float = 1.3,
              size: int = CACHE_FACE_SIZE, depth_size: int = CACHE_DEPTH_SIZE, workers: int = 1,
-             quality: int = CACHE_JPEG_QUALITY) -> dict[str, Any]:
-    """Run the crop stage over every video folder under ``frames_root``; returns the summary."""
+             quality: int = CACHE_JPEG_QUALITY, shard: Shard | None = None) -> dict[str, Any]:
+    """Run the crop stage over every video folder under ``frames_root`` (those of ``shard``); returns the summary."""
     if not Path(depth_root).is_dir():
         raise FileNotFoundError(f"depth folder not found: {depth_root} (run data.make_depth first)")
     if scale <= 0 or size < 1 or depth_size < 1:
@@ -124,7 +125,7 @@ def crop_all(frames_root: str | Path, depth_root: str | Path, out_root: str | Pa
     process = functools.partial(crop_video, frames_root=str(frames_root), depth_root=str(depth_root),
                                 out_root=str(out_root), scale=scale, size=size, depth_size=depth_size,
                                 quality=quality)
-    return run_stage("crop", videos, process, out_root, workers=workers,
+    return run_stage("crop", videos, process, out_root, workers=workers, shard=shard,
                      extra_summary={"scale": scale, "size": size, "depth_size": depth_size,
                                     "frames_root": str(frames_root), "depth_root": str(depth_root)})
 
@@ -146,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     def run(a: argparse.Namespace) -> dict[str, Any]:
-        return crop_all(a.frames, a.depth, a.out, a.scale, a.size, a.depth_size, a.workers, a.quality)
+        return crop_all(a.frames, a.depth, a.out, a.scale, a.size, a.depth_size, a.workers, a.quality, a.shard)
 
     return stage_main("crop", build_parser(), run, argv)
 

@@ -10,8 +10,6 @@ A project checkpoint is a plain dict (loadable with ``torch.load(weights_only=Tr
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import torch
 from torch import nn
 
 from .errors import UserError
+from .fileio import atomic_path
 
 
 class CheckpointError(UserError, RuntimeError):
@@ -31,18 +30,13 @@ class CheckpointMismatchError(UserError, RuntimeError):
 
 
 def save_checkpoint(obj: Mapping[str, Any], path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    """``torch.save`` to a temporary file in the same folder, then rename: never half-written.
+
+    The file gets the mode a plain ``open()`` gives; temporary files of killed saves of the same
+    path are removed once stale (:func:`fas_core.fileio.remove_stale_temps`).
+    """
+    with atomic_path(path) as tmp:
         torch.save(dict(obj), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:

@@ -143,6 +143,8 @@ def test_kill_then_rerun_is_byte_identical(tmp_path):
     rerun = subprocess.run(cmd + ["--out", str(resumed)], cwd=ROOT, check=True, capture_output=True, text=True)
     assert f"already done {done_at_kill})" in rerun.stdout
     a, b = tree_bytes(clean), tree_bytes(resumed)
-    assert len(a) == n_videos * (6 * 2 + 1)  # face + depth per frame, .done per video
+    assert len(a) == n_videos * (6 * 2 + 1) + 1  # face + depth per frame, .done per video, the stage lock
+    assert a[".stage.lock"] == b"" and b[".stage.lock"] == b""  # released: names no holder
+    assert "taking over the lock" in rerun.stderr  # the killed run could not clear its name
     assert sorted(a) == sorted(b)
     assert all(a[k] == b[k] for k in a)
