@@ -49,6 +49,8 @@ from fas_core.stages import VideoResult
 from .synth_attacks import DISPLAYS, PRINTERS
 from .synth_face import make_identity
 from .synth_render import PHONES, SESSIONS
+from .synth_twins import FRAMES as TWIN_FRAMES
+from .synth_twins import generate_twin
 from .synth_video import (
     DEFAULT_DIFFICULTY,
     FPS,
@@ -210,11 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
                         for k, v in PRESETS.items())
     parser = argparse.ArgumentParser(
         prog="python -m data.synth",
-        description="Generate the synthetic OULU-NPU (videos, protocol lists, true depth of live videos).",
+        description="Generate the synthetic OULU-NPU (videos, protocol lists, true depth of live videos), "
+                    "or with --layout a synthetic twin of another dataset.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="presets:\n" + presets,
+        epilog="presets (oulu layout):\n" + presets + "\ntwins (other layouts): tiny (tests), demo",
     )
-    parser.add_argument("--out", required=True, help="output root (OULU-NPU layout)")
+    parser.add_argument("--out", required=True, help="output root (the dataset's own layout)")
+    parser.add_argument("--layout", choices=LAYOUTS, default="oulu",
+                        help="dataset whose tree and names to write (default: oulu)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="demo", help="size (default: demo)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
     parser.add_argument("--difficulty", type=_difficulty, default=DEFAULT_DIFFICULTY,
@@ -227,9 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    cfg = SynthConfig(preset=args.preset, seed=args.seed, difficulty=args.difficulty)
-    summary = generate(cfg, args.out, workers=max(1, args.workers), overwrite=args.overwrite)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    workers = max(1, args.workers)
+    if args.layout == "oulu":
+        cfg = SynthConfig(preset=args.preset, seed=args.seed, difficulty=args.difficulty)
+        summary = generate(cfg, args.out, workers=workers, overwrite=args.overwrite)
+    else:
+        if args.preset not in TWIN_FRAMES:
+            parser.error(f"a {args.layout} twin comes in sizes {', '.join(TWIN_FRAMES)}, not '{args.preset}'")
+        summary = generate_twin(args.layout, args.out, Style(args.seed, args.difficulty), args.preset, workers,
+                                args.overwrite)
     print(json.dumps({k: summary[k] for k in ("videos", "frames", "failures", "seconds")}))
     return 1 if summary["failures"].get("error") else 0
 

@@ -97,6 +97,10 @@ class Shot:
     width: int
     height: int
     upside_down: bool = False  # stored rotated by 180 degrees
+    bend: float = 1.0  # how much more than usual a printed sheet is bent (a warped photo)
+    still: bool = False  # a replay shows a photo, not a video
+    motion: float = 1.0  # scales the motion of an attack's sheet or screen (a stand holds it still)
+    shake: float = 1.0  # scales the camera shake (a webcam on a laptop does not shake)
 
 
 @dataclass
@@ -175,8 +179,8 @@ def _scene(style: Style, shot: Shot, rng: np.random.Generator) -> _Scene:
     x = rng.uniform(-0.06, 0.06) * shot.width / cam.focal * (z - FACE_PLANE)
     backdrop = session_background(style.seed, shot.room, 2 * shot.width, 2 * shot.height, shot.light)
     bg_offset = (float(rng.uniform(-0.15, 0.15) * shot.width), float(rng.uniform(-0.1, 0.1) * shot.height))
-    shake = np.stack([_smooth_walk(rng, shot.frames, 0.004 * shot.width),
-                      _smooth_walk(rng, shot.frames, 0.004 * shot.width)], -1)
+    shake = np.stack([_smooth_walk(rng, shot.frames, 0.004 * shot.width * shot.shake),
+                      _smooth_walk(rng, shot.frames, 0.004 * shot.width * shot.shake)], -1)
     return _Scene(cam, head, shot.light, backdrop, bg_offset, np.array([x, y, z], np.float32), shake)
 
 
@@ -218,8 +222,8 @@ def _plane_frames(style: Style, shot: Shot, sc: _Scene, rng: np.random.Generator
     """Move a sheet (print) or a screen (replay) showing ``contents`` in front of the camera."""
     n = shot.frames
     a, ac = style.strength, style.colour_strength
-    mot = motion(rng, n, PLANE_ROTATION, 0.25, 0.3)
-    bend = float(rng.uniform(-0.08, 0.08)) if shot.kind == "print" else 0.0
+    mot = motion(rng, n, PLANE_ROTATION, 0.25, 0.3) * shot.motion
+    bend = float(rng.uniform(-0.08, 0.08)) * shot.bend if shot.kind == "print" else 0.0
     z_plane = float(sc.trans[2]) - FACE_PLANE
     pixel = z_plane / sc.cam.focal  # one content pixel = one frame pixel when the sheet faces the camera
     centre0 = np.array([0.0, 0.0, z_plane], np.float32)
@@ -291,7 +295,7 @@ def _replay_attack(style: Style, shot: Shot, sc: _Scene, rng: np.random.Generato
     ccam = _content_camera(style, shot)
     mot = motion(rng, shot.frames, RECORDED_ROTATION, 0.08, 0.1)
     screens, cboxes = [], []
-    for t in range(shot.frames):
+    for t in range(1 if shot.still else shot.frames):  # a still: the first frame is shown throughout
         rot, dt = _pose(mot[t] + offset)
         img, head = render_scene(sc.head, rot, sc.trans + dt, ccam, sc.light, sc.backdrop, sc.bg_offset)
         screen = display_content(img, shot.instrument, style.strength, style.colour_strength)

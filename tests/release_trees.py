@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from fas_core.datasets.siw import TRAIN_SUBJECTS
+
 # ----------------------------------------------------------------------------- OULU-NPU
 OULU_SPLIT_FOLDERS = ((range(1, 21), "Train_files"), (range(21, 36), "Dev_files"), (range(36, 56), "Test_files"))
 
@@ -77,12 +79,7 @@ def write_msu_sub_lists(root: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- SiW
-SIW_TRAIN = (
-    3, 6, 7, 11, 14, 16, 17, 22, 28, 30, 32, 33, 34, 35, 38, 40, 41, 42, 45, 46, 47, 51, 54, 55, 56, 58, 60, 62,
-    63, 68, 69, 70, 72, 74, 76, 77, 78, 80, 81, 86, 89, 91, 92, 93, 96, 98, 99, 100, 101, 103, 104, 105, 107, 111,
-    112, 113, 115, 117, 119, 120, 121, 123, 127, 128, 129, 131, 133, 134, 135, 136, 140, 143, 144, 145, 146, 147,
-    148, 149, 150, 151, 152, 155, 156, 157, 159, 160, 162, 163, 164, 165,
-)
+SIW_TRAIN = TRAIN_SUBJECTS  # the 90 subjects of the release's Train folder
 SIW_TEST = tuple(s for s in range(1, 166) if s not in SIW_TRAIN)
 # The released per-subject counts are irregular (21 to 30 videos). Stated construction: for each
 # folder and type, take the candidates sensor 1-2 x medium x session 1-2 x subject in the order
