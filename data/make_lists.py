@@ -171,7 +171,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         groups.setdefault(f"{folder}/{split}_k.txt" if fold else path, []).append(counts)
     for label, counts in groups.items():
         c = counts[0]
-        if all(x == c for x in counts):
+        if all(_counts_text(x) == _counts_text(c) for x in counts):
             folds = f" ({len(counts)} folds)" if len(counts) > 1 else ""
             print(f"  {label}{folds}: {_counts_text(c)}")
         else:

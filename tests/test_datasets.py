@@ -7,11 +7,12 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import release_trees as rt
 
 from data.make_lists import make_dataset_lists
-from fas_core import oulu
+from fas_core import fileio, oulu, scores
 from fas_core.datasets import DATASETS, get_dataset
 from fas_core.datasets.base import box_of_frame, read_corner_boxes, read_frame_boxes
 from fas_core.datasets.lists import read_list_species
@@ -293,3 +294,28 @@ def test_frame_folders_with_nested_ids_are_found(tmp_path):
     assert frame_folder_ids(tmp_path) == ["Test/live/153/153-2-1-1-1.m", "test_release/3/7", "train_release/1/HR_1"]
     summary = make_dataset_lists("casia_fasd", tmp_path, tmp_path / "lists", "default")
     assert summary["videos"] == 2 and summary["lists"]["default/Test.txt"]["lines"] == 1
+
+
+def test_frame_files_of_video_ids_with_folders(tmp_path):
+    video = "Test/live/153/153-2-1-1-1.m"
+    assert fileio.frame_name(video, 7) == "153-2-1-1-1.m_007"
+    assert fileio.frame_path(tmp_path, video, 7) == tmp_path / video / "153-2-1-1-1.m_007_scene.jpg"
+    assert fileio.bbox_path(tmp_path, video, 7) == tmp_path / video / "153-2-1-1-1.m_007_scene.dat"
+    assert fileio.depth_path(tmp_path, video, 7, "png") == tmp_path / video / "153-2-1-1-1.m_007_depth1D.png"
+    for i in (1, 2, 10):
+        fileio.write_image(fileio.frame_path(tmp_path, video, i), np.zeros((4, 4, 3), np.uint8))
+    (tmp_path / video / "other_001_scene.jpg").touch()  # a frame of another video is not this video's
+    assert fileio.list_frame_indices(tmp_path / video, video) == [1, 2, 10]
+    # OULU ids have no folder: nothing changes for them
+    assert fileio.frame_path(tmp_path, "1_1_01_1", 3) == tmp_path / "1_1_01_1" / "1_1_01_1_003_scene.jpg"
+
+
+def test_score_files_keep_video_ids_with_folders(tmp_path):
+    rows = [("C/train_release/1/HR_1", 0.9, 1, None), ("I/test/attack/fixed/attack_print_client009_session01_"
+                                                         "highdef_photo_adverse", 0.2, 0, "print"),
+            ("O/1_1_36_4", 0.1, 0, None), ("Test/live/153/153-2-1-1-1.m", 0.7, 1, None)]
+    path = tmp_path / "scores.txt"
+    scores.write_scores(path, rows)
+    back = scores.read_scores(path)
+    assert back.names == [r[0] for r in rows]
+    assert back.species == ["live", "print", "replay", "live"]  # the OULU file code still speaks under a prefix
