@@ -4,6 +4,8 @@ Names follow the de-facto convention of CDCN, FAS-SGTD and PRNet-Depth-Generatio
 folders preprocessed by those tools can be used unchanged:
 
     <frames_root>/<video>/<video>_<NNN>_scene.jpg     frame NNN (1-based, 3 digits)
+                                                      (a video id with folders, ``train/real/x``,
+                                                      keeps them: ``train/real/x/x_<NNN>_scene.jpg``)
     <frames_root>/<video>/<video>_<NNN>_scene.dat     face box: 4 lines x, y, w, h (full frame px)
     <frames_root>/<video>/faces.json                  per-video index: box, 5 landmarks, confidence
     <depth_root>/<video>/<video>_<NNN>_depth1D.jpg    depth map, frame size, 0..255, 0 off the face
@@ -39,9 +41,14 @@ FRAME_RE = re.compile(r"^(?P<video>.+)_(?P<index>\d{3,})_scene\.(jpg|png)$")
 DONE_MARKER = ".done"
 
 
+def video_basename(video: str) -> str:
+    """The last component of a video id: ``train/real/client001_x`` -> ``client001_x`` (OULU ids have one)."""
+    return video.rsplit("/", 1)[-1]
+
+
 def frame_name(video: str, index: int) -> str:
-    """Stem shared by a frame's files, e.g. ``1_1_01_1_005`` (index is 1-based)."""
-    return f"{video}_{index:03d}"
+    """Stem shared by a frame's files, e.g. ``1_1_01_1_005`` (index is 1-based; named after the id's last part)."""
+    return f"{video_basename(video)}_{index:03d}"
 
 
 def frame_path(frames_root: str | Path, video: str, index: int, ext: str = "jpg") -> Path:
@@ -73,7 +80,7 @@ def list_frame_indices(folder: str | Path, video: str) -> list[int]:
     out = []
     for p in folder.iterdir():
         m = FRAME_RE.match(p.name)
-        if m and m.group("video") == video:
+        if m and m.group("video") == video_basename(video):
             out.append(int(m.group("index")))
     return sorted(out)
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import fileio
+from .datasets.base import VIDEO_EXTENSIONS, strip_video_extension  # noqa: F401 (VIDEO_EXTENSIONS: re-exported)
 
 PHONES = (1, 2, 3, 4, 5, 6)
 SESSIONS = (1, 2, 3)
@@ -48,7 +49,6 @@ SPECIES_OF_FILE = {1: "live", 2: "print", 3: "print", 4: "replay", 5: "replay"}
 OFFICIAL_LABEL = {"live": 1, "print": -1, "replay": -2}
 FOLDS = (1, 2, 3, 4, 5, 6)
 PROTOCOLS = ("1", "2") + tuple(f"3_{k}" for k in FOLDS) + tuple(f"4_{k}" for k in FOLDS)
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov")
 
 _NAME_RE = re.compile(r"^(\d+)_(\d+)_(\d{2})_(\d+)$")
 
@@ -74,17 +74,14 @@ class MissingVideosError(ValueError):
 
 
 def _strip_extension(name: str) -> str:
-    name = Path(str(name)).name
-    for ext in VIDEO_EXTENSIONS:
-        if name.lower().endswith(ext):
-            return name[: -len(ext)]
-    return name
+    """``name`` without a video extension; folders stay (list lines may name ``O/1_1_01_1``)."""
+    return strip_video_extension(name)
 
 
 @lru_cache(maxsize=65536)  # protocol code parses the same few thousand names many times
 def parse_video_name(name: str) -> OuluName:
-    """Parse ``Phone_Session_User_File`` (a video extension is allowed); ValueError says what is wrong."""
-    stem = _strip_extension(name)
+    """Parse ``Phone_Session_User_File`` (a video extension and folders are allowed); ValueError says what is wrong."""
+    stem = _strip_extension(name).rsplit("/", 1)[-1]
     m = _NAME_RE.match(stem)
     if not m:
         raise ValueError(
