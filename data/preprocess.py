@@ -29,6 +29,7 @@ from typing import Any
 
 from fas_core import fileio
 from fas_core.config import config_argparser, load_config, save_config
+from fas_core.crop_cache import CROP_CACHE
 from fas_core.stages import print_summary
 
 DEFAULTS: dict[str, Any] = {
@@ -45,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "detect": {"batch_size": None, "threads": None, "min_face_size": None, "min_face_frac": None,
                "downscale": None, "max_side": None, "device": None},
     "depth": {"prnet_dir": None},  # folder of PRNet depth maps made elsewhere (same file names)
-    "crop": {"scale": 1.3, "size": 256, "depth_size": 32},
+    "crop": {"scale": CROP_CACHE.scale, "size": CROP_CACHE.face_size, "depth_size": CROP_CACHE.depth_size},
     "lists": {"protocol": "all", "source": "videos"},  # source: videos (oulu_root) or crops (<work>/crops)
     "workers": 2,  # parallel processes of the stages that run over videos
 }

@@ -33,8 +33,7 @@ import torch
 from torch import nn
 
 from .fuse import fuse_gradient_blocks, fuse_model  # noqa: F401  (re-exported: the tools import both from here)
-from .methods import METHODS
-from .predict import LoadedModel, UsageError, load_model
+from .inference.loading import LoadedModel, UsageError, load_model, method_names
 
 OPSET = 17
 # Keys of the checkpoint meta copied into the ONNX metadata (JSON-encoded values).
@@ -60,7 +59,7 @@ def exportable(loaded: LoadedModel) -> nn.Module:
         raise UsageError(f"method '{loaded.method}' scores clips; ONNX export covers the single-frame models "
                          f"(cdcn, cdcnpp, cdcn_u, sgtd_single)")
     fused = fuse_model(loaded.model.cpu().float())
-    return ScoreGraph(fused, loaded.module.score_faces).eval()
+    return ScoreGraph(fused, lambda model, x: loaded.score_faces(x, model=model)).eval()
 
 
 def export_onnx(loaded: LoadedModel, out: str | Path, input_size: tuple[int, int] | None = None,
@@ -112,7 +111,7 @@ def onnx_metadata(path: str | Path) -> dict[str, Any]:
 def torch_outputs(loaded: LoadedModel, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """``(depth, score)`` of the unfused PyTorch model on CPU: the reference the ONNX file must match."""
     model = loaded.model.cpu().float().eval()
-    score, depth = loaded.module.score_faces(model, x)
+    score, depth = loaded.score_faces(x, model=model)
     return depth.reshape(len(x), *depth.shape[-2:]).numpy(), score.reshape(len(x)).numpy()
 
 
@@ -143,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "and 'score' [N]; inference metadata in the file's metadata_props.")
     p.add_argument("--checkpoint", required=True, help="checkpoint, or an original release with --method")
     p.add_argument("--onnx", required=True, metavar="OUT", help="ONNX file to write")
-    p.add_argument("--method", choices=sorted(METHODS), default=None, help="method of a checkpoint without metadata")
+    p.add_argument("--method", choices=method_names(), default=None, help="method of a checkpoint without metadata")
     p.add_argument("--threshold", type=float, default=None, help="threshold to record (default: the checkpoint's)")
     p.add_argument("--input-size", type=int, nargs="+", default=None, metavar="S",
                    help="input H [W] (default: the checkpoint's input size)")
