@@ -29,10 +29,12 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from fas_core.crop import TEST_CROP_SCALE  # noqa: E402
 from fas_core.export import fuse_model  # noqa: E402
 from fas_core.face_detector import PIPELINE_DETECTOR, FaceDetector  # noqa: E402
+from fas_core.inference.loading import LoadedModel, load_model  # noqa: E402
+from fas_core.inference.predictor import Predictor  # noqa: E402
 from fas_core.methods import method_module  # noqa: E402
-from fas_core.predict import LoadedModel, Predictor, load_model  # noqa: E402
 
 SINGLE = ("cdcn", "cdcnpp", "cdcn_u", "sgtd_single")
 CLIP_METHOD = "sgtd_multi"
@@ -41,7 +43,7 @@ NORMALISATION = {"cdcn": 128.0, "cdcnpp": 128.0, "cdcn_u": 128.0, "sgtd_single":
 
 def default_meta(method: str, size: int) -> dict[str, Any]:
     """Inference metadata of a model trained with the default config (random weights for timing)."""
-    meta = {"method": method, "config": {}, "input_size": size, "crop_scale": 1.3,
+    meta = {"method": method, "config": {}, "input_size": size, "crop_scale": TEST_CROP_SCALE,
             "normalisation": {"mean": [127.5] * 3, "std": [NORMALISATION[method]] * 3, "rgb": True}}
     if method == CLIP_METHOD:
         meta["clip"] = {"frames": 5, "interval": 3}

@@ -1,14 +1,14 @@
-"""Offline crop cache (data.md, stage 4 "Cropping"): 256x256 faces and 32x32 depth crops.
+"""Offline crop cache (docs/data.md, stage 4 "Cropping"): 256x256 faces and 32x32 depth crops.
 
     python -m data.crop --frames <work>/frames --depth <work>/depth --out <work>/crops \\
         [--scale 1.3] [--size 256] [--depth-size 32] [--workers W] [--shard I/N]
 
 For every frame ``<frames>/<video>/<video>_<NNN>_scene.jpg`` with a face box
 (``_scene.dat``), the box is scaled by ``--scale`` around its centre and clamped to the frame
-(:func:`fas_core.crop.crop_face_and_depth`); the face is resized to ``--size`` and written as
-``<out>/<video>/<video>_<NNN>_scene.jpg`` (JPEG quality 95), the frame-sized depth map
-``<depth>/<video>/<video>_<NNN>_depth1D.jpg`` (or ``.png``) cropped with the same box and
-resized to ``--depth-size`` is written as ``<out>/<video>/<video>_<NNN>_depth1D.png``.
+(:func:`fas_core.crop_cache.write_entry`, the cache's contract); the face is resized to ``--size``
+and written as ``<out>/<video>/<video>_<NNN>_scene.jpg`` (JPEG, ``--quality``), the frame-sized
+depth map ``<depth>/<video>/<video>_<NNN>_depth1D.jpg`` (or ``.png``) cropped with the same box
+and resized to ``--depth-size`` is written as ``<out>/<video>/<video>_<NNN>_depth1D.png``.
 
 Counted, never fatal (the frame-level kinds are named frame by frame, ``<video>_<NNN>``):
 
@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from fas_core import fileio
-from fas_core.crop import CACHE_DEPTH_SIZE, CACHE_FACE_SIZE, CACHE_JPEG_QUALITY, crop_face_and_depth
+from fas_core.crop_cache import CROP_CACHE, CropCacheSpec, entry_paths, write_entry
 from fas_core.shards import Shard
 from fas_core.stage_cli import stage_main, stage_parser
 from fas_core.stages import VideoResult, find_frame_videos, frames_or_failure, remove_temp_files, run_stage
@@ -62,9 +62,8 @@ def _read_depth(depth_root: Path, video: str, idx: int) -> tuple[np.ndarray | No
 
 
 def crop_video(video: str, frames_root: str | Path, depth_root: str | Path, out_root: str | Path,
-               scale: float = 1.3, size: int = CACHE_FACE_SIZE, depth_size: int = CACHE_DEPTH_SIZE,
-               quality: int = CACHE_JPEG_QUALITY) -> VideoResult:
-    """Crop every frame of ``video`` that has a box; write faces (JPEG) and depth (PNG); mark done."""
+               spec: CropCacheSpec = CROP_CACHE) -> VideoResult:
+    """Crop every frame of ``video`` that has a box; write the cache entries (``spec``); mark done."""
     cv2.setNumThreads(1)  # parallelism comes from the process pool
     frames_root, depth_root, out_root = Path(frames_root), Path(depth_root), Path(out_root)
     src = frames_root / video
@@ -102,29 +101,27 @@ def crop_video(video: str, frames_root: str | Path, depth_root: str | Path, out_
             res.messages.append(f"{video}: depth map of frame {idx} differs in size from the frame")
         if problem:
             res.frame_failed(problem, idx)
-        face, depth_crop = crop_face_and_depth(image, depth, box, scale=scale, image_size=size, depth_size=depth_size)
-        fileio.write_image(fileio.frame_path(out_root, video, idx), face, jpeg_quality=quality)
-        if depth_crop is not None:
-            fileio.write_image(fileio.depth_path(out_root, video, idx, "png"), depth_crop)
+        write_entry(*entry_paths(out_root, video, idx), image, depth, box, spec)
         res.faces += 1
     fileio.mark_done(out)
     return res
 
 
-def crop_all(frames_root: str | Path, depth_root: str | Path, out_root: str | Path, scale: float = 1.3,
-             size: int = CACHE_FACE_SIZE, depth_size: int = CACHE_DEPTH_SIZE, workers: int = 1,
-             quality: int = CACHE_JPEG_QUALITY, shard: Shard | None = None) -> dict[str, Any]:
+def crop_all(frames_root: str | Path, depth_root: str | Path, out_root: str | Path,
+             scale: float = CROP_CACHE.scale, size: int = CROP_CACHE.face_size,
+             depth_size: int = CROP_CACHE.depth_size, workers: int = 1,
+             quality: int = CROP_CACHE.jpeg_quality, shard: Shard | None = None) -> dict[str, Any]:
     """Run the crop stage over every video folder under ``frames_root`` (those of ``shard``); returns the summary."""
     if not Path(depth_root).is_dir():
         raise FileNotFoundError(f"depth folder not found: {depth_root} (run data.make_depth first)")
     if scale <= 0 or size < 1 or depth_size < 1:
         raise ValueError(f"scale, size and depth size must be positive (got {scale}, {size}, {depth_size})")
+    spec = CropCacheSpec(face_size=size, depth_size=depth_size, jpeg_quality=quality, scale=scale)
     videos = find_frame_videos(frames_root)
     if not videos:
         raise ValueError(f"no video folders under {frames_root}")
     process = functools.partial(crop_video, frames_root=str(frames_root), depth_root=str(depth_root),
-                                out_root=str(out_root), scale=scale, size=size, depth_size=depth_size,
-                                quality=quality)
+                                out_root=str(out_root), spec=spec)
     return run_stage("crop", videos, process, out_root, workers=workers, shard=shard,
                      extra_summary={"scale": scale, "size": size, "depth_size": depth_size,
                                     "frames_root": str(frames_root), "depth_root": str(depth_root)})
@@ -135,12 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
         "crop", "Offline crop cache: face crops (JPEG) and depth crops (PNG) of every frame with a face box.",
         {"--frames": "frames root with .dat boxes, e.g. <work>/frames", "--depth": "depth root, e.g. <work>/depth",
          "--out": "crop cache root, e.g. <work>/crops"})
-    parser.add_argument("--scale", type=float, default=1.3, help="box scale around its centre (default 1.3)")
-    parser.add_argument("--size", type=int, default=CACHE_FACE_SIZE,
+    parser.add_argument("--scale", type=float, default=CROP_CACHE.scale,
+                        help="box scale around its centre (default %(default)s)")
+    parser.add_argument("--size", type=int, default=CROP_CACHE.face_size,
                         help="face crop size in pixels (default %(default)s)")
-    parser.add_argument("--depth-size", type=int, default=CACHE_DEPTH_SIZE,
+    parser.add_argument("--depth-size", type=int, default=CROP_CACHE.depth_size,
                         help="depth crop size in pixels (default %(default)s)")
-    parser.add_argument("--quality", type=int, default=CACHE_JPEG_QUALITY,
+    parser.add_argument("--quality", type=int, default=CROP_CACHE.jpeg_quality,
                         help="JPEG quality of the face crops (default %(default)s)")
     return parser
 

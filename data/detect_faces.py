@@ -1,4 +1,4 @@
-"""Face detection (data.md, stage 2): batched MTCNN boxes, landmarks and confidences per frame.
+"""Face detection (docs/data.md, stage 2): batched MTCNN boxes, landmarks and confidences per frame.
 
     python -m data.detect_faces --frames <work>/frames [--batch-size B] [--workers W] [--shard I/N]
         [--min-face-size PX] [--min-face-frac F] [--downscale F | --max-side PX] [--factor F] [--device cpu|cuda]

@@ -1,4 +1,4 @@
-"""Frame extraction (data.md, stage 1).
+"""Frame extraction (docs/data.md, stage 1).
 
     python -m data.extract_frames --videos DIR --out <work>/frames [--every K] [--max-frames N] [--workers W]
         [--shard I/N]

@@ -1,4 +1,4 @@
-"""Depth pseudo-labels (data.md, stage 3): built-in template depth, or PRNet maps made elsewhere.
+"""Depth pseudo-labels (docs/data.md, stage 3): built-in template depth, or PRNet maps made elsewhere.
 
     python -m data.make_depth --frames <work>/frames --out <work>/depth [--prnet-dir DIR] [--workers W] [--shard I/N]
 

@@ -1,4 +1,4 @@
-"""Protocol list files from the videos found in a folder (data.md stage 5; docs/datasets.md).
+"""Protocol list files from the videos found in a folder (docs/data.md stage 5; docs/datasets.md).
 
     python -m data.make_lists DATASET --videos ROOT --out DIR [--protocol NAME]
     python -m data.make_lists mcio --target {O,C,I,M,all} --root O=DIR --root C=DIR --root I=DIR --root M=DIR --out DIR

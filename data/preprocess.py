@@ -1,4 +1,4 @@
-"""The preprocessing chain, driven by one YAML config (data.md, "Preprocessing stages").
+"""The preprocessing chain, driven by one YAML config (docs/data.md, "Preprocessing stages").
 
     python -m data.preprocess --config data/configs/demo.yaml [key=value ...] [--dry-run] [--shard I/N]
     python -m data.preprocess merge-summaries <work>      (the summaries of shard runs, merged)
@@ -39,6 +39,7 @@ from typing import Any
 
 from fas_core import fileio
 from fas_core.config import Typed, config_argparser, load_config, save_config
+from fas_core.crop_cache import CROP_CACHE
 from fas_core.runlock import RunLockedError, run_lock
 from fas_core.shards import Shard
 from fas_core.stage_cli import shard_arg
@@ -61,7 +62,7 @@ DEFAULTS: dict[str, Any] = {
                "downscale": Typed(float, None, low=0.0), "max_side": Typed(int, None, low=1),
                "device": Typed(str, None)},
     "depth": {"prnet_dir": Typed(str, None)},  # folder of PRNet depth maps made elsewhere (same file names)
-    "crop": {"scale": 1.3, "size": 256, "depth_size": 32},
+    "crop": {"scale": CROP_CACHE.scale, "size": CROP_CACHE.face_size, "depth_size": CROP_CACHE.depth_size},
     "lists": {"protocol": "all", "source": "videos"},  # source: videos (oulu_root) or crops (<work>/crops)
     "workers": Typed(int, 2, low=1),  # parallel processes of the stages that run over videos
 }

@@ -1,4 +1,4 @@
-"""Synthetic OULU-NPU: the toolkit's embedded default dataset (data.md, "Synthetic OULU-NPU").
+"""Synthetic OULU-NPU: the toolkit's embedded default dataset (docs/data.md, "Synthetic OULU-NPU").
 
     python -m data.synth --out datasets/synth_oulu --preset demo --seed 0 [--difficulty D] [--workers K]
     python -m data.synth --layout DATASET --out DIR ...     a twin of another dataset (data.synth_twins)

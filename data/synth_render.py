@@ -1,4 +1,4 @@
-"""Rendering for the synthetic OULU-NPU (data.md, "Synthetic OULU-NPU").
+"""Rendering for the synthetic OULU-NPU (docs/data.md, "Synthetic OULU-NPU").
 
 * Sessions: three illumination/background conditions (light direction, colour, ambient level,
   exposure, and a procedural room behind the subject).

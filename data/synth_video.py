@@ -1,4 +1,4 @@
-"""One synthetic video, whatever dataset layout it is written into (data.md, "Synthetic OULU-NPU").
+"""One synthetic video, whatever dataset layout it is written into (docs/data.md, "Synthetic OULU-NPU").
 
 A :class:`Shot` says what a video shows and how it is filmed: the subject, live / print /
 replay and the instrument (:mod:`data.synth_attacks`), the lighting and room, the camera

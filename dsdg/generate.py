@@ -1,4 +1,4 @@
-"""Sample (spoof, live) pairs from a trained DSDG generator and hand them to DUM (dsdg.md, Generation).
+"""Sample (spoof, live) pairs from a trained DSDG generator and hand them to DUM (docs/methods/dsdg.md, Generation).
 
     python -m dsdg.generate --run-dir work_dirs/dsdg_demo --out datasets/demo_work/dsdg_generated --num-pairs 200
 

@@ -1,4 +1,4 @@
-"""DSDG training losses and their weights (dsdg.md, Losses).
+"""DSDG training losses and their weights (docs/methods/dsdg.md, Losses).
 
 Every function returns the *unweighted* term; :func:`total_loss` applies the weights and the
 first-epoch warm-up (every term but reconstruction times ``warmup_factor``).

@@ -1,4 +1,4 @@
-"""CDCN, CDCN++ and CDCN with the depth uncertainty module (DUM), spec ``cdcn_dum.md``.
+"""CDCN, CDCN++ and CDCN with the depth uncertainty module (DUM), ``docs/methods/dum.md``.
 
 * :mod:`dum.model` - the networks (``conv1``, ``Block1..3``, ``lastconv1..3``, ``mu_head``,
   ``logvar_head``: the names of the released ``CDCN_U_P1.pkl``).

@@ -1,4 +1,4 @@
-"""Training and scoring data of CDCN / CDCN++ / CDCN_u (cdcn_dum.md; data.md, stage 4).
+"""Training and scoring data of CDCN / CDCN++ / CDCN_u (docs/methods/dum.md; docs/data.md, stage 4).
 
 Two sources of face crops, both giving a BGR face of the configured input size ``S`` and a
 depth crop of ``S / 8``:
@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from fas_core import augment, fileio
-from fas_core.crop import RESIZE_MODES, crop_face_and_depth
+from fas_core.crop import RESIZE_MODES, TEST_CROP_SCALE, crop_face_and_depth
+from fas_core.crop_cache import CropCacheSpec, entry_paths, read_entry
 from fas_core.method import depth_size_of
 from fas_core.video_data import VideoEntry, WorkPaths, evenly_spaced, load_split
 
@@ -46,15 +46,8 @@ CACHE_SIZE = 256  # the reference size the augmentation constants are given for
 
 
 
-def _resize(img: np.ndarray, size: int, mode: str = "linear") -> np.ndarray:
-    """Resize to ``size`` x ``size`` (``linear``: cv2's default, as the original loaders; ``area``: averaging)."""
-    if img.shape[0] == size and img.shape[1] == size:
-        return img
-    return cv2.resize(img, (size, size), interpolation=RESIZE_MODES[mode])
-
-
 class CropCache:
-    """The offline crop cache (``data.crop``): faces at scale 1.3 and their depth crops."""
+    """The offline crop cache (``data.crop``; its contract: :mod:`fas_core.crop_cache`)."""
 
     kind = "crops"
 
@@ -63,12 +56,13 @@ class CropCache:
             raise ValueError(f"data.resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
         self.root = Path(root)
         self.resize = resize
+        self.spec = CropCacheSpec(resize=resize)
 
     def image_path(self, video: str, index: int) -> Path:
-        return self.root / video / f"{fileio.frame_name(video, index)}_scene.jpg"
+        return entry_paths(self.root, video, index)[0]
 
     def depth_path(self, video: str, index: int) -> Path:
-        return self.root / video / f"{fileio.frame_name(video, index)}_depth1D.png"
+        return entry_paths(self.root, video, index)[1]
 
     def depth_names(self, video: str) -> set[str]:
         folder = self.root / video
@@ -77,12 +71,8 @@ class CropCache:
     def load(self, video: str, index: int, scale: float | None, size: int, depth_size: int,
              with_depth: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """``(face BGR uint8 [size, size, 3], depth uint8 [depth_size, depth_size] or None)``; ``scale`` unused."""
-        face = _resize(fileio.read_image(self.image_path(video, index)), size, self.resize)
-        if not with_depth:
-            return face, None
-        depth = fileio.read_image(self.depth_path(video, index), grey=True)
-        # The label is averaged when shrunk (a smaller map of the same face), whatever the image resize.
-        return face, _resize(depth, depth_size, "area" if depth_size < depth.shape[0] else "linear")
+        depth = self.depth_path(video, index) if with_depth else None
+        return read_entry(self.image_path(video, index), depth, size, depth_size, self.spec)
 
 
 class OnlineCrop:
@@ -106,7 +96,7 @@ class OnlineCrop:
         frame = fileio.read_image(fileio.frame_path(self.root, video, index))
         box = fileio.read_bbox(fileio.bbox_path(self.root, video, index))
         depth = fileio.read_image(self.depth_path(video, index), grey=True) if with_depth else None
-        return crop_face_and_depth(frame, depth, box, scale=1.3 if scale is None else scale,
+        return crop_face_and_depth(frame, depth, box, scale=TEST_CROP_SCALE if scale is None else scale,
                                    image_size=size, depth_size=depth_size)
 
 
@@ -169,7 +159,7 @@ def make_items(entries: Sequence[VideoEntry], source: Source, generated: bool, t
 # ------------------------------------------------------------------------------ augmentation
 @dataclass
 class AugmentConfig:
-    """cdcn_dum.md "Augmentations"; sizes are given for 256x256 crops and scaled with the input."""
+    """docs/methods/dum.md "Augmentations"; sizes are given for 256x256 crops and scaled with the input."""
 
     enabled: bool = True
     brightness: float = 40.0
@@ -238,7 +228,7 @@ class DepthTrainSet(Dataset):
         scale = float(rng.choice(self.scales))
         live = it.entry.label == 1
         face, depth = it.source.load(it.entry.video, frame, scale, self.size, self.depth_size, with_depth=live)
-        if depth is None:  # attacks: an all-zero label (cdcn_dum.md)
+        if depth is None:  # attacks: an all-zero label (docs/methods/dum.md)
             depth = np.zeros((self.depth_size, self.depth_size), np.uint8)
         img, depth = augment_sample(face, depth, rng, self.aug)
         image, label = to_tensors(img, depth)
@@ -248,7 +238,7 @@ class DepthTrainSet(Dataset):
 
 def mixed_batches(n_real: int, n_generated: int, batch_size: int,
                   ratio: float) -> Callable[[np.random.Generator], list[list[int]]]:
-    """Epoch batches: ``floor(ratio * B)`` real and ``B - that`` generated indices each (cdcn_dum.md).
+    """Epoch batches: ``floor(ratio * B)`` real and ``B - that`` generated indices each (docs/methods/dum.md).
 
     Real videos are shuffled once per epoch and taken in order (wrapping around); generated
     ones are drawn at random without replacement within a batch, as the original sampler.
@@ -286,7 +276,7 @@ class FrameScoringSet(Dataset):
     """
 
     def __init__(self, items: Sequence[VideoItem], input_size: int, frames_per_video: int = 0,
-                 scale: float = 1.3) -> None:
+                 scale: float = TEST_CROP_SCALE) -> None:
         self.items = list(items)
         self.size, self.depth_size, self.scale = input_size, depth_size_of(input_size), scale
         self.refs: list[tuple[int, int]] = []

@@ -20,7 +20,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from fas_core.config import Typed
-from fas_core.crop_cache import RESIZE_MODES, CropCacheSpec
+from fas_core.crop import RESIZE_MODES, TEST_CROP_SCALE
+from fas_core.crop_cache import CropCacheSpec
 from fas_core.engine import ENGINE_DEFAULTS
 from fas_core.prepare import Prerequisite, python_module
 from fas_core.runner import train_main
@@ -49,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
         "input_size": Typed(int, 256, low=8),  # face crop side; the depth map is input_size / 8
         "resize": Typed(str, "linear", choices=tuple(RESIZE_MODES)),  # cache -> input size (linear: original)
         "train_scales": [1.2, 1.3, 1.4],  # online source: random crop scale per training sample
-        "test_scale": Typed(float, 1.3, low=0.1),  # online source: crop scale for dev/test
+        "test_scale": Typed(float, TEST_CROP_SCALE, low=0.1),  # online source: crop scale for dev/test
         "generated_list": "",  # DSDG list (1,<video> / 0,<video>); empty: real data only
         "generated_crops": "",  # crop cache of the generated videos (default: <list folder>/crops)
         "allow_missing": False,  # skip listed videos that have no frames (else an error naming them)

@@ -1,4 +1,4 @@
-"""Training augmentations of CDCN/DUM and FAS-SGTD in plain numpy (cdcn_dum.md, fas_sgtd.md).
+"""Training augmentations of CDCN/DUM and FAS-SGTD in plain numpy (docs/methods/dum.md, docs/methods/fas_sgtd.md).
 
 The originals use imgaug, which no longer works with numpy 2. Every function takes an explicit
 ``numpy.random.Generator`` so that each sample's augmentation is reproducible from its seed.

@@ -1,4 +1,4 @@
-"""Evaluate score files without a model (spec: metrics.md, "Score files and reports").
+"""Evaluate score files without a model (spec: docs/metrics.md, "Score files and reports").
 
     python -m fas_core.evaluate DEV_SCORES TEST_SCORES [--json OUT] [--plots DIR] [--resamples N --seed S
                                 [--level L] [--ci-threshold dev_resampled|fixed]]

@@ -4,7 +4,7 @@
     python -m fas_core.export --checkpoint CDCN_U_P1.pkl --method cdcn_u --onnx cdcn_u.onnx
 
 Before export the network is simplified for inference with :mod:`fas_core.fuse`: central
-difference convolutions are folded into one plain 3x3 convolution each (cdcn_dum.md, "Central
+difference convolutions are folded into one plain 3x3 convolution each (docs/methods/dum.md, "Central
 difference convolution"), every BatchNorm is fused into the convolution before it, and both
 BatchNorms of FAS-SGTD's residual spatial gradient blocks into the block's two convolutions
 (:func:`fuse_gradient_blocks`), so the ONNX graph holds only plain convolutions, ReLUs, pooling,
@@ -33,8 +33,7 @@ import torch
 from torch import nn
 
 from .fuse import fuse_gradient_blocks, fuse_model  # noqa: F401  (re-exported: the tools import both from here)
-from .methods import method_names
-from .predict import LoadedModel, UsageError, load_model
+from .inference.loading import LoadedModel, UsageError, load_model, method_names
 
 OPSET = 17
 # Keys of the checkpoint meta copied into the ONNX metadata (JSON-encoded values).
@@ -42,15 +41,15 @@ META_KEYS = ("method", "input_size", "normalisation", "crop_scale", "threshold")
 
 
 class ScoreGraph(nn.Module):
-    """``x -> (depth [N, h, w], score [N])`` through a method's score rule without a face map (the exported graph)."""
+    """``x -> (depth [N, h, w], score [N])`` through a method's ``score_faces`` (the exported graph)."""
 
-    def __init__(self, model: nn.Module, score: Callable[..., Any], rule: str, crop_scale: float) -> None:
+    def __init__(self, model: nn.Module, score_faces: Callable[[nn.Module, torch.Tensor], Any]) -> None:
         super().__init__()
         self.model = model
-        self._score, self._rule, self._crop_scale = score, rule, crop_scale
+        self._score_faces = score_faces
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        score, depth = self._score(self.model, x, None, self._rule, self._crop_scale)
+        score, depth = self._score_faces(self.model, x)
         return depth.reshape(x.shape[0], depth.shape[-2], depth.shape[-1]), score.reshape(x.shape[0])
 
 
@@ -60,7 +59,7 @@ def exportable(loaded: LoadedModel) -> nn.Module:
         raise UsageError(f"method '{loaded.method}' scores clips; ONNX export covers the single-frame models "
                          f"(cdcn, cdcnpp, cdcn_u, sgtd_single)")
     fused = fuse_model(loaded.model.cpu().float())
-    return ScoreGraph(fused, loaded.module.score, str(loaded.meta["score_rule"]), loaded.crop_scale).eval()
+    return ScoreGraph(fused, lambda model, x: loaded.score_faces(x, model=model)).eval()
 
 
 def export_onnx(loaded: LoadedModel, out: str | Path, input_size: tuple[int, int] | None = None,
@@ -112,7 +111,7 @@ def onnx_metadata(path: str | Path) -> dict[str, Any]:
 def torch_outputs(loaded: LoadedModel, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """``(depth, score)`` of the unfused PyTorch model on CPU: the reference the ONNX file must match."""
     model = loaded.model.cpu().float().eval()
-    score, depth = loaded.module.score(model, x, None, str(loaded.meta["score_rule"]), loaded.crop_scale)
+    score, depth = loaded.score_faces(x, model=model)
     return depth.reshape(len(x), *depth.shape[-2:]).numpy(), score.reshape(len(x)).numpy()
 
 

@@ -11,7 +11,7 @@ def fold_central_difference(weight: torch.Tensor, theta: float) -> torch.Tensor:
     """The single kernel equal to CDC: centre tap ``W_c - theta * sum(W)`` (3x3 kernels only).
 
     CDC is linear in ``W``: ``conv(x, W) - theta * conv1x1(x, sum_k W)`` equals one 3x3 conv with
-    this kernel, so it costs one convolution instead of two (cdcn_dum.md).
+    this kernel, so it costs one convolution instead of two (docs/methods/dum.md).
     """
     if theta == 0:
         return weight
@@ -59,7 +59,7 @@ SOBEL_Y = ((1.0, 2.0, 1.0), (0.0, 0.0, 0.0), (-1.0, -2.0, -1.0))
 
 
 def sobel_xy(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Depthwise fixed Sobel (cross-correlation, zero padding 1) -> ``(Sx(x), Sy(x))`` (fas_sgtd.md).
+    """Depthwise fixed Sobel (cross-correlation, zero padding 1) -> ``(Sx(x), Sy(x))`` (docs/methods/fas_sgtd.md).
 
     While tracing (ONNX export) it takes :func:`sobel_xy_fixed_kernel`, the same arithmetic with a
     kernel whose shape does not depend on the input.

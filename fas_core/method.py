@@ -34,10 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .crop import TEST_CROP_SCALE
 from .crop_cache import CropCacheSpec
 from .errors import UserError
 
-TEST_CROP_SCALE = 1.3  # the test crop of both papers: the face box scaled by 1.3 around its centre
 DEPTH_STRIDE = 8  # every depth network here outputs a map 8 times smaller than its input
 
 
@@ -75,7 +75,7 @@ class InputSpec:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
-        d["crop_cache"] = self.crop_cache.to_dict() if self.crop_cache else None
+        d["crop_cache"] = self.crop_cache.to_meta() if self.crop_cache else None
         d["depth_size"] = self.depth_size
         return d
 
@@ -85,7 +85,7 @@ class InputSpec:
         return cls(size=int(d["size"]), mean=tuple(float(v) for v in d["mean"]),
                    std=tuple(float(v) for v in d["std"]), rgb=bool(d.get("rgb", True)),
                    crop_scale=float(d.get("crop_scale") or TEST_CROP_SCALE),
-                   crop_cache=CropCacheSpec.from_dict(cache) if cache else None,
+                   crop_cache=CropCacheSpec.from_meta(cache, float(d.get("crop_scale") or TEST_CROP_SCALE)),
                    clip_frames=int(d.get("clip_frames", 1)), clip_interval=int(d.get("clip_interval", 1)))
 
 

@@ -118,13 +118,20 @@ def _legacy_record(meta: Mapping[str, Any], source: str) -> ModelRecord:
                      mean=tuple(float(v) for v in norm.get("mean", method.mean)),
                      std=tuple(float(v) for v in norm.get("std", method.std)), rgb=bool(norm.get("rgb", method.rgb)),
                      crop_scale=float(meta.get("crop_scale") or TEST_CROP_SCALE),
-                     crop_cache=CropCacheSpec.from_dict(cache) if cache else None,
+                     crop_cache=_cache_spec(cache, meta.get("crop_scale"), source),
                      clip_frames=int(clip.get("frames", 1)), clip_interval=int(clip.get("interval", 1)))
     known = {"method", "config", "input_size", "normalisation", "crop_scale", "crop_cache", "clip", "threshold",
              "score", "step", "map_size", "depth_size"}
     return ModelRecord(method=method.name, model_args=method.model_args(model_args), input=spec, score_rule=rule,
                        threshold=_float_or_none(meta.get("threshold")), config=dict(meta.get("config") or {}),
                        step=meta.get("step"), extra={k: v for k, v in meta.items() if k not in known})
+
+
+def _cache_spec(cache: Any, scale: Any, source: str) -> CropCacheSpec | None:
+    try:
+        return CropCacheSpec.from_meta(cache, float(scale or TEST_CROP_SCALE), source=source)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 @dataclass
@@ -148,7 +155,7 @@ def restore(path: str | Path, method: str | None = None) -> Restored:
     path = Path(path)
     raw = _read_checkpoint(path, method)
     if raw is not None and _has_record(raw):
-        record = read_record(raw, str(path))
+        record = read_record(raw, f"checkpoint {path}")
         if method and method != record.method:
             raise UserError(f"checkpoint {path} is a '{record.method}' model, not '{method}' (drop --method)")
         _apply_sidecar(record, path)

@@ -1,6 +1,6 @@
 """Presentation attack detection metrics after ISO/IEC 30107-3, as OULU-NPU reports them.
 
-Spec: ``metrics.md`` ("ISO/IEC 30107-3 as OULU-NPU uses it", "Other figures").
+Spec: ``docs/metrics.md`` ("ISO/IEC 30107-3 as OULU-NPU uses it", "Other figures").
 
 Conventions used everywhere in this module
 -------------------------------------------
@@ -176,7 +176,7 @@ def hter(scores: Sequence[float], labels: Sequence[int], threshold: float) -> fl
 def eer_point(scores: Sequence[float], labels: Sequence[int]) -> dict[str, float]:
     """The EER operating point of one set: ``{"threshold", "eer", "far", "frr"}``.
 
-    Rule (metrics.md): candidate thresholds are the distinct scores; take the one minimising
+    Rule (docs/metrics.md): candidate thresholds are the distinct scores; take the one minimising
     ``|TPR + FPR - 1|`` (live positive, live iff ``score >= t``), which is ``|FAR - FRR|``.
     The comparison is made exactly on integer counts (``|n_fa * N_live - n_fr * N_attack|``) so
     that float rounding never decides between two thresholds. Ties are broken by the lower
@@ -337,7 +337,7 @@ def _rates(s: np.ndarray, y: np.ndarray, sp: np.ndarray, t: float) -> dict[str, 
 def evaluate_split(
     dev: Any, test: Any, fprs: Sequence[float] = DEFAULT_FPRS, apcer_target: float = 0.05
 ) -> dict[str, Any]:
-    """Every figure of metrics.md for one (dev, test) pair; the threshold is the dev EER point.
+    """Every figure of docs/metrics.md for one (dev, test) pair; the threshold is the dev EER point.
 
     ``dev`` and ``test``: a :class:`fas_core.scores.ScoreSet` (or anything with ``scores``,
     ``labels``, ``species``) or a ``(scores, labels[, species])`` tuple. ``species`` entries may

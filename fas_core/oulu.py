@@ -1,11 +1,11 @@
-"""OULU-NPU names, protocols and list files (data.md, "OULU-NPU").
+"""OULU-NPU names, protocols and list files (docs/data.md, "OULU-NPU").
 
 Videos are named ``Phone_Session_User_File`` (``1_1_01_1``): 6 phones, 3 sessions, 55 users
 (two digits) and 5 file codes. The file code gives the presentation: ``1`` bona fide, ``2``/``3``
 print (printer 1/2), ``4``/``5`` video replay (display 1/2). Users 01-20 are train, 21-35 dev,
 36-55 test.
 
-The four protocols (data.md table):
+The four protocols (docs/data.md table):
 
 =====  ==========================================  =====================================
   P    train / dev                                 test
@@ -159,7 +159,7 @@ def expand_protocol(protocol: str | int) -> list[str]:
 
 
 def protocol_conditions(protocol: str, split: str) -> dict[str, frozenset[int]]:
-    """Allowed users, phones, sessions and files of one protocol split (data.md table)."""
+    """Allowed users, phones, sessions and files of one protocol split (docs/data.md table)."""
     protocol = str(protocol)
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown OULU-NPU protocol '{protocol}'; valid: {', '.join(PROTOCOLS)}")

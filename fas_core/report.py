@@ -1,4 +1,4 @@
-"""The test report every method's ``test.py`` writes at its end (spec: metrics.md).
+"""The test report every method's ``test.py`` writes at its end (spec: docs/metrics.md).
 
 :func:`write_test_report` writes into ``out_dir``:
 

@@ -1,4 +1,4 @@
-"""Score files: one line per video, ``video_name score label [species]`` (spec: metrics.md).
+"""Score files: one line per video, ``video_name score label [species]`` (spec: docs/metrics.md).
 
 * ``video_name`` stays a string (``1_1_01_1`` keeps its leading zeros; never parsed as a number).
 * ``score``: a finite float, higher = more likely live.

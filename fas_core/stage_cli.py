@@ -1,4 +1,4 @@
-"""Command line shared by the ``data.<stage>`` modules (data.md, "Preprocessing stages").
+"""Command line shared by the ``data.<stage>`` modules (docs/data.md, "Preprocessing stages").
 
 Every stage is run as ``python -m data.<stage> --<input root> DIR --out DIR [--workers W]
 [--shard i/n] ...`` and answers bad input (a missing folder, an impossible setting, an output

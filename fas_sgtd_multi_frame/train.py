@@ -145,7 +145,7 @@ class MultiFrameTask(ClipTask):
 
 def multi_frame_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], loss_cfg: Any
                      ) -> tuple[torch.Tensor, dict[str, float]]:
-    """``depth_weight * L_depth + cla_weight * CE`` (fas_sgtd.md); labels: class 0 live, 1 attack."""
+    """``depth_weight * L_depth + cla_weight * CE`` (docs/methods/fas_sgtd.md); labels: class 0 live, 1 attack."""
     fused, target = out["fused"], batch["depth"]
     n = fused.shape[1]
     depth_sum = fused.new_zeros(())

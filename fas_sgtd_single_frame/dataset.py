@@ -1,7 +1,7 @@
-"""FAS-SGTD data: online face crops from frames + boxes + depth maps (fas_sgtd.md "Data and training details").
+"""FAS-SGTD data: online face crops from frames + boxes + depth maps (docs/methods/fas_sgtd.md "Data and training details").
 
 Shared by both stages: a single frame is a clip of length 1. A sample is read from the
-preprocessing work tree (data.md): ``<work>/frames/<video>/<video>_<NNN>_scene.jpg`` with its
+preprocessing work tree (docs/data.md): ``<work>/frames/<video>/<video>_<NNN>_scene.jpg`` with its
 ``_scene.dat`` box and ``<work>/depth/<video>/<video>_<NNN>_depth1D.jpg`` (frame sized).
 
 * Training crop: the box of the clip's first frame, each side widened by ``U(0.1, 0.4) / 2`` of
@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 
 from fas_core import fileio
 from fas_core.augment import cutout, hflip, linear_contrast, normalise
-from fas_core.crop import Box, crop_region, random_widen_fractions, scale_box, widen_box
+from fas_core.crop import TEST_CROP_SCALE, Box, crop_region, random_widen_fractions, scale_box, widen_box
 from fas_core.method import depth_size_of
 from fas_core.video_data import VideoEntry, WorkPaths, evenly_spaced, load_split
 
@@ -134,7 +134,7 @@ class ClipDataset(Dataset):
 
     def __init__(self, entries: list[VideoEntry], items: list[tuple[int, list[int]]], paths: WorkPaths,
                  input_size: int, train: bool, aug_cfg: Mapping[str, Any] | None = None,
-                 widen: tuple[float, float] = (0.1, 0.4), test_scale: float = 1.3) -> None:
+                 widen: tuple[float, float] = (0.1, 0.4), test_scale: float = TEST_CROP_SCALE) -> None:
         self.entries, self.items, self.paths = entries, items, paths
         self.input_size, self.depth_size = input_size, depth_size_of(input_size)
         self.train, self.aug_cfg, self.widen, self.test_scale = train, aug_cfg, widen, test_scale

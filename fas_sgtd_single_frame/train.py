@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fas_core.config import Typed
+from fas_core.crop import TEST_CROP_SCALE
 from fas_core.engine import ENGINE_DEFAULTS
 from fas_core.losses import contrast_depth_loss
 from fas_core.prepare import Prerequisite, python_module
@@ -39,7 +40,7 @@ DATA_DEFAULTS: dict[str, Any] = {
     "allow_missing": False,  # skip listed videos without usable frames (else an error)
     "input_size": Typed(int, 256, low=8),  # network input; the depth label is input_size / 8
     "widen": [0.1, 0.4],  # train crop: each side widened by U(lo, hi) / 2 of the box size
-    "test_scale": Typed(float, 1.3, low=0.1),  # test crop: box scaled by this around its centre
+    "test_scale": Typed(float, TEST_CROP_SCALE, low=0.1),  # test crop: box scaled by this around its centre
     "per_live": Typed(int, 16, low=1),  # training samples per live video per epoch
     "per_attack": Typed(int, 4, low=1),  # ... per attack video (balances OULU's 1:4 live:attack ratio)
     "train_sampling": Typed(str, "random", choices=("random", "even")),  # even: the original's fixed list

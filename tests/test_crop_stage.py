@@ -89,6 +89,8 @@ def test_crop_sizes_and_video_failures(tmp_path):
     (frames / "1_1_02_1" / ".done").unlink()
     s = crop_all(frames, depth, tmp_path / "crops", scale=1.0, size=64, depth_size=16)
     assert s["videos_processed_now"] == 2 and s["faces"] == 2 and s["failures"] == {"no_frames": 1}
+    with pytest.raises(ValueError, match="jpeg_quality must be an integer in 1..100, got 101"):
+        crop_all(frames, depth, tmp_path / "crops_q", quality=101)
 
 
 def test_crop_cli_errors(tmp_path):

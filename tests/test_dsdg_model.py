@@ -1,4 +1,4 @@
-"""DSDG networks and LightCNN-29 v2: parameter counts, state-dict layout, checkpoint loading (dsdg.md)."""
+"""DSDG networks and LightCNN-29 v2: parameter counts, state-dict layout, checkpoint loading (docs/methods/dsdg.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DSDG training (engine, resume, identity-net switch) and generation into DUM's inputs (dsdg.md)."""
+"""DSDG training (engine, resume, identity-net switch) and generation into DUM's inputs (docs/methods/dsdg.md)."""
 
 from __future__ import annotations
 

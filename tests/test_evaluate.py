@@ -1,4 +1,4 @@
-"""Score files, the evaluation command and the test report (spec: metrics.md)."""
+"""Score files, the evaluation command and the test report (spec: docs/metrics.md)."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ from torch import nn
 
 from fas_core import checkpoint as ckpt
 from fas_core import export
+from fas_core.inference.loading import LoadedModel, UsageError, load_model
 from fas_core.methods import get_method
-from fas_core.predict import LoadedModel, UsageError, load_model
 
 SIZE = 32
 TOL = 1e-4

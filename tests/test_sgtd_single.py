@@ -1,4 +1,4 @@
-"""FAS-SGTD single-frame stage: Sobel/RSGB, TF1 resize, slim BatchNorm, scores, data, CLI (fas_sgtd.md)."""
+"""FAS-SGTD single-frame stage: Sobel/RSGB, TF1 resize, slim BatchNorm, scores, data, CLI (docs/methods/fas_sgtd.md)."""
 
 from __future__ import annotations
 
