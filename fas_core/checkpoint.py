@@ -2,10 +2,12 @@
 
 A project checkpoint is a plain dict (loadable with ``torch.load(weights_only=True)``)::
 
-    {"model": state_dict, "meta": {...}, "optimizer": ..., "scheduler": ..., "step": int, ...}
+    {"model": state_dict, "method": ..., "model_args": {...}, "input": {...}, "score_rule": ...,
+     "threshold": ..., "config": {...}, "step": int, "optimizer": ..., ...}
 
-``meta`` carries what inference needs without the config file: ``method``, ``config``,
-``input_size``, ``normalisation`` and, once ``test.py`` has run, the dev ``threshold``.
+The record keys (what rebuilds and runs the network) are read and written by
+:mod:`fas_core.methods`; this module only moves files and state dicts. ``read_meta`` and
+``update_meta`` serve checkpoints of the first format, whose record lived under ``meta``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ resizing, the Sobel filters and the score arithmetic.
 
 The graph takes ``input``: normalised face crops ``[N, 3, H, W]`` (``N`` dynamic; H, W the
 checkpoint's input size) and returns ``depth`` ``[N, h, w]`` and ``score`` ``[N]`` (higher = live),
-exactly the method's ``score_faces``. The checkpoint's inference metadata (method, input size,
+exactly the method's score rule without a face map (DUM: the whole-map mean; FAS-SGTD: the face
+box inside the crop). The checkpoint's inference metadata (method, input size,
 normalisation, crop scale, dev threshold) is stored in the ONNX file's ``metadata_props`` as JSON
 strings, so a runtime needs nothing else. After writing, the file is run in onnxruntime on a
 random batch and compared with the PyTorch model (``--tolerance``, default 1e-4).
