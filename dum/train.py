@@ -49,7 +49,11 @@ DEFAULTS: dict[str, Any] = {
         "protocol": "1",  # 1 | 2 | 3_k | 4_k
         "input_size": Typed(int, 256, low=8),  # face crop side; the depth map is input_size / 8
         "resize": Typed(str, "linear", choices=tuple(RESIZE_MODES)),  # cache -> input size (linear: original)
-        "train_scales": [1.2, 1.3, 1.4],  # online source: random crop scale per training sample
+        "train_scales": [1.2, 1.3, 1.4],  # online source: random crop scale per training sample (the original CDCN)
+        # crops source: the train split reads <crops>_s1.2-1.3-1.4, a cache whose frames are cut at one of
+        # these scales each, drawn once when it is made (made when missing). [1.2, 1.3, 1.4] is the original
+        # DUM's training crop (set in the paper configs); []: the train split reads the 1.3 cache, as dev/test.
+        "cache_train_scales": Typed(list, [], item=float),
         "test_scale": Typed(float, TEST_CROP_SCALE, low=0.1),  # online source: crop scale for dev/test
         "generated_list": "",  # DSDG list (1,<video> / 0,<video>); empty: real data only
         "generated_crops": "",  # crop cache of the generated videos (default: <list folder>/crops)
@@ -61,6 +65,7 @@ DEFAULTS: dict[str, Any] = {
         "enabled": True,
         "brightness": 40.0,  # per-channel additive brightness in [-b, b]
         "gamma": [0.5, 1.5],  # gamma contrast range
+        "gamma_per_channel": True,  # false: one gamma per image, as the original (imgaug GammaContrast's default)
         "erasing": Typed(float, 0.5, low=0.0, high=1.0),  # random erasing probability (1-2 patches, fill: mean)
         "flip": Typed(float, 0.5, low=0.0, high=1.0),  # horizontal flip of image and depth together
         "cutout_max_side": 49,  # cutout square side 1..49 px at 256x256, scaled with the input size
@@ -142,8 +147,26 @@ class DumTask(Task):
         config = str(d.preprocess_config) or "CONFIG"
         command = python_module("data.preprocess", "--config", config, f"work_root={w.work}")
         what = "the preprocessed data"
-        return [Prerequisite(p, command, what, bool(d.preprocess_config))
+        need = [Prerequisite(p, command, what, bool(d.preprocess_config))
                 for p in (images, self.paths.list_file("train"))]
+        if str(d.source) == "crops" and self.paths.cache_train_scales:
+            need.append(self._train_cache_prerequisite())
+        return need
+
+    def _train_cache_prerequisite(self) -> Prerequisite:
+        """The train split's cache cut at per-frame scales: made (for the videos still missing) when missing.
+
+        Met when every video of the Train list that has frames is finished in the cache, so a new
+        protocol's Train list crops the videos the cache lacks.
+        """
+        p, w = self.paths, self.paths.work
+        cache, train_list = p.crops_of("train"), p.list_file("train")
+        workers = max(1, int(self.cfg.train.num_workers))
+        command = python_module("data.crop", "--frames", str(w.frames), "--depth", str(w.depth), "--out", str(cache),
+                                "--scales", *[f"{s:g}" for s in p.cache_train_scales], "--videos-from",
+                                str(train_list), "--workers", str(workers))
+        return Prerequisite(dd.first_unfinished(cache, train_list, w.frames), command,
+                            "the training crop cache (one scale per frame)", True)
 
     # --- training -----------------------------------------------------------------------
     def train_dataset(self) -> dd.DepthTrainSet:

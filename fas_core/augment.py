@@ -11,14 +11,24 @@ import numpy as np
 
 
 def brightness_contrast(image: np.ndarray, rng: np.random.Generator, brightness: float = 40.0,
-                        contrast: tuple[float, float] = (0.5, 1.5), per_channel: bool = True) -> np.ndarray:
-    """Additive brightness in [-b, b] (per channel) then gamma contrast in ``contrast`` (CDCN/DUM)."""
+                        contrast: tuple[float, float] = (0.5, 1.5), per_channel: bool = True,
+                        gamma_per_channel: bool | None = None) -> np.ndarray:
+    """Additive brightness in [-b, b] then gamma contrast in ``contrast`` (CDCN/DUM).
+
+    ``per_channel``: one brightness offset per channel (the originals' imgaug ``Add``, ``per_channel=True``).
+    ``gamma_per_channel``: one gamma per channel, or one for the whole image (``False``: the originals'
+    imgaug ``GammaContrast``, whose ``per_channel`` defaults to false); ``None`` follows ``per_channel``.
+    """
     img = image.astype(np.float32)
-    shape = (1, 1, img.shape[2]) if per_channel and img.ndim == 3 else (1,)
-    img = np.clip(img + rng.uniform(-brightness, brightness, size=shape), 0, 255)
-    gamma = rng.uniform(*contrast, size=shape)
+    gamma_per_channel = per_channel if gamma_per_channel is None else gamma_per_channel
+    img = np.clip(img + rng.uniform(-brightness, brightness, size=_draw_shape(img, per_channel)), 0, 255)
+    gamma = rng.uniform(*contrast, size=_draw_shape(img, gamma_per_channel))
     img = 255.0 * (img / 255.0) ** gamma
     return img.astype(np.float32)
+
+
+def _draw_shape(img: np.ndarray, per_channel: bool) -> tuple[int, ...]:
+    return (1, 1, img.shape[2]) if per_channel and img.ndim == 3 else (1,)
 
 
 def linear_contrast(image: np.ndarray, alpha: float, beta: float) -> np.ndarray:
