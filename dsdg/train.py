@@ -243,13 +243,14 @@ class DSDGTask(Task):
     def training_step(self, model: nn.Module, batch: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         spoof, live, types = batch["spoof"], batch["live"], batch["type"]
         out = model(spoof, live)
+        mmd, ort = L.batch_statistic_terms(out["z_spoof"], out["z_live"], out["z_type"])  # over all processes
         terms = L.LossTerms(
             rec=L.reconstruction_loss(out["rec"], torch.cat((spoof, live), dim=1)),
             kl=L.kl_loss([(out["mu_spoof"], out["logvar_spoof"]), (out["mu_live"], out["logvar_live"]),
                           (out["mu_type"], out["logvar_type"])]),
-            mmd=L.mean_distance_loss(out["z_spoof"], out["z_live"]),
+            mmd=mmd,
             type=L.type_loss(out["type_logits"], types),
-            ort=L.orthogonality_loss(out["z_type"], out["z_spoof"]),
+            ort=ort,
         )
         if self.ip_net is not None:
             ip = self.ip_net.to(spoof.device)
