@@ -1,4 +1,4 @@
-"""Train CDCN, CDCN++ or CDCN_u (CDCN + depth uncertainty module), docs/methods/dum.md.
+"""Train CDCN, CDCN++, CDCN_u (CDCN + depth uncertainty module) or ResNet18_u, docs/methods/dum.md.
 
     python -m dum.train [--config dum/configs/demo.yaml] [key=value ...]
     torchrun --nproc_per_node=N -m dum.train --config dum/configs/oulu_p1.yaml
@@ -33,10 +33,12 @@ from .losses import LossWeights, mixed_batch_loss
 from .method import MEAN, SCORE_RULES, STD
 from .model import canonical_name, reparameterize, set_literal
 
+DUM_METHODS = ("cdcn", "cdcnpp", "cdcn_u", "resnet18_u")  # the networks this task trains (fas_core.methods names)
+
 DEFAULTS: dict[str, Any] = {
     "model": {
-        "name": Typed(str, "cdcn_u", choices=("cdcn", "cdcnpp", "cdcn_u")),
-        "theta": 0.7,  # CDC theta (0: plain convolutions)
+        "name": Typed(str, "cdcn_u", choices=DUM_METHODS),  # resnet18_u: the DUM paper's ResNet backbone
+        "theta": 0.7,  # CDC theta (0: plain convolutions; resnet18_u has no CDC)
         "literal_cdc": False,  # true: the two-convolution CDC (same numbers, slower)
     },
     "data": {
@@ -98,12 +100,12 @@ DEFAULTS: dict[str, Any] = {
 
 
 class DumTask(Task):
-    """CDCN / CDCN++ / CDCN_u on depth labels, with optional DSDG-generated data."""
+    """CDCN / CDCN++ / CDCN_u / ResNet18_u on depth labels, with optional DSDG-generated data."""
 
     method_name = "cdcn_u"
     defaults = DEFAULTS
     default_config = "dum/configs/demo.yaml"
-    description = "Train or test CDCN / CDCN++ / CDCN_u (DUM) on depth labels."
+    description = "Train or test CDCN / CDCN++ / CDCN_u (DUM) / ResNet18_u (DUM) on depth labels."
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
@@ -113,10 +115,11 @@ class DumTask(Task):
         self._items: dict[str, list[dd.VideoItem]] = {}
 
     def chosen_method(self) -> str:
-        return canonical_name(self.cfg.model.name)
+        name = str(self.cfg.model.name)
+        return name if name == "resnet18_u" else canonical_name(name)
 
     def accepts(self) -> tuple[str, ...]:
-        return ("cdcn", "cdcnpp", "cdcn_u")
+        return DUM_METHODS
 
     # --- model, optimiser, inputs -------------------------------------------------------
     def build_model(self) -> nn.Module:
@@ -179,7 +182,7 @@ class DumTask(Task):
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], step: int
                       ) -> tuple[torch.Tensor, dict[str, float]]:
         out = model(batch["image"])
-        if isinstance(out, tuple):  # CDCN_u: losses on the sample, KL on (mu, logvar)
+        if isinstance(out, tuple):  # CDCN_u, ResNet18_u: losses on the sample, KL on (mu, logvar)
             mu, logvar = out
             pred = reparameterize(mu, logvar, self._noise_generator(mu.device, step))
         else:
