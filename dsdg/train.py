@@ -78,6 +78,11 @@ DEFAULTS: dict[str, Any] = {
         "warmup_factor": 0.01,
     },
     "optim": {"lr": Typed(float, 2e-4, low=0.0), "betas": [0.9, 0.999]},
+    "generate": {  # what `python -m dsdg.generate` samples from this run unless told otherwise
+        # demo: 200 pairs in videos of 10; paper: the original's DUM list, 350 live + 350 spoof videos of 99
+        # frames (34,650 pairs), set in the paper config
+        "preset": Typed(str, "demo", choices=("demo", "paper")),
+    },
     "eval": {
         "pairs": Typed(int, 8, low=1),  # held-out dev pairs for the reconstruction error
         "batch_size": Typed(int, 4, low=1),
