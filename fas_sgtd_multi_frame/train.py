@@ -96,7 +96,8 @@ class MultiFrameTask(ClipTask):
 
     def scoring_items(self, split: str, frames_per_video: int) -> list[tuple[int, list[int]]]:
         d = self.cfg.data
-        items, short = test_clips(self.entries(split), frames_per_video, *self.clip_shape())
+        items, short = test_clips(self.entries(split), frames_per_video, *self.clip_shape(),
+                                  str(d.test_sampling))
         if short:
             print(f"warning: {len(short)} {split} video(s) are too short for a clip of {d.clip_frames} frames "
                   f"{d.clip_interval} apart and get no score: " + ", ".join(short[:10]))

@@ -50,6 +50,7 @@ from fas_core.video_data import VideoEntry, WorkPaths, evenly_spaced, load_split
 from .method import MEAN, STD
 
 SAMPLING_MODES = ("random", "even", "windows")
+TEST_SAMPLING = ("even", "windows")
 
 
 def load_entries(data_cfg: Mapping[str, Any], split: str) -> list[VideoEntry]:
@@ -213,9 +214,9 @@ def train_items(entries: list[VideoEntry]) -> list[tuple[int, list[int]]]:
     return [(vi, [f]) for vi, e in enumerate(entries) for f in e.frames]
 
 
-def test_items(entries: list[VideoEntry], per_video: int) -> list[tuple[int, list[int]]]:
-    """``per_video`` evenly spaced frames of every video (0: all of them)."""
-    return [(vi, [f]) for vi, e in enumerate(entries) for f in pick_evenly(e.frames, per_video)]
+def test_items(entries: list[VideoEntry], per_video: int, mode: str = "even") -> list[tuple[int, list[int]]]:
+    """``per_video`` frames of every video (0: all of them), picked by :func:`pick_for_test`."""
+    return [(vi, [f]) for vi, e in enumerate(entries) for f in pick_for_test(e.frames, per_video, mode)]
 
 
 def original_windows(frames: Sequence[int], length: int, interval: int, stride: int, cap: int) -> list[list[int]]:
@@ -243,6 +244,16 @@ def window_items(entries: Sequence[VideoEntry], length: int, interval: int, stri
         k = 0 if e.label == 1 else 1
         items += [(vi, w) for w in original_windows(e.frames, length, interval, strides[k], caps[k])]
     return items
+
+
+def pick_for_test(items: list, n: int, mode: str = "even") -> list:
+    """Scoring samples of a video: ``even`` spreads ``n`` over it (:func:`pick_evenly`); ``windows`` takes every
+    ``(len // n)``-th from the first, as the original test lists (``n`` to ``2n - 1`` of them); 0: all."""
+    if mode not in TEST_SAMPLING:
+        raise ValueError(f"data.test_sampling must be one of {', '.join(TEST_SAMPLING)}, got {mode!r}")
+    if mode == "windows" and n > 0:
+        return list(items)[::max(len(items) // n, 1)]
+    return pick_evenly(items, n)
 
 
 def pick_evenly(items: list, n: int) -> list:

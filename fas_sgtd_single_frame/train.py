@@ -28,7 +28,16 @@ from fas_core.scoring import VideoInfo
 from fas_core.task import Task
 from fas_core.video_data import WorkPaths
 
-from .dataset import SAMPLING_MODES, ClipDataset, balanced_batches, load_entries, test_items, train_items, window_items
+from .dataset import (
+    SAMPLING_MODES,
+    TEST_SAMPLING,
+    ClipDataset,
+    balanced_batches,
+    load_entries,
+    test_items,
+    train_items,
+    window_items,
+)
 from .method import SCORE_RULES
 
 DATA_DEFAULTS: dict[str, Any] = {
@@ -55,6 +64,9 @@ DATA_DEFAULTS: dict[str, Any] = {
     "window_stride_attack": Typed(int, 1, low=1),  # ... of an attack video (the original's single-frame stage: 1, 1)
     "window_cap_live": Typed(int, 16, low=1),  # a video with more windows keeps every (windows // cap)-th (fix_len)
     "window_cap_attack": Typed(int, 4, low=1),  # ... attack videos: fix_len / 4
+    # dev/test frames (clips) per video: even: eval/test.frames_per_video spread over the video; windows: every
+    # (candidates // frames_per_video)-th from the first, as the original's test lists (set in the paper configs)
+    "test_sampling": Typed(str, "even", choices=TEST_SAMPLING),
     "preprocess_config": "",  # when set and the data is missing: run this preprocessing config first
 }
 
@@ -177,7 +189,7 @@ class SingleFrameTask(ClipTask):
         return self.clip_dataset(entries, train_items(entries) if items is None else items, train=True)
 
     def scoring_items(self, split: str, frames_per_video: int) -> list[tuple[int, list[int]]]:
-        return test_items(self.entries(split), frames_per_video)
+        return test_items(self.entries(split), frames_per_video, str(self.cfg.data.test_sampling))
 
     def score_batch(self, model: nn.Module, batch: dict[str, Any], device: torch.device):
         return super().score_batch(model, {**batch, "image": batch["image"][:, 0]}, device)

@@ -54,6 +54,20 @@ def test_windows_mode_takes_every_item_once_per_epoch():
     assert len(batches) == 4 and sorted(i for b in batches for i in b) == list(range(16))
 
 
+def test_test_lists_take_every_nth_from_the_first_as_the_original():
+    """150 frames: the single-frame test list takes every 150 // 6 = 25th frame; the 138 clips (5 frames 3
+    apart) every 138 // 6 = 23rd; a 160-frame video gives 160 // 6 = 26 and 7 frames."""
+    from fas_sgtd_multi_frame.dataset import test_clips
+
+    live = [VideoEntry("1_1_01_1", 1, "live", VIDEO_150)]
+    assert [f for _, (f,) in sd.test_items(live, 6, "windows")] == [1, 26, 51, 76, 101, 126]
+    assert [f for _, (f,) in sd.test_items(live, 6, "even")] == [1, 31, 61, 90, 120, 150]
+    clips, short = test_clips(live, 6, 5, 3, "windows")
+    assert [c[0] for _, c in clips] == [1, 24, 47, 70, 93, 116] and short == []
+    longer = [VideoEntry("1_1_01_1", 1, "live", list(range(1, 161)))]
+    assert [f for _, (f,) in sd.test_items(longer, 6, "windows")] == list(range(1, 161, 26))
+
+
 def test_paper_configs_sample_windows_and_augment_the_crop():
     multi = load_config(MULTI_DEFAULTS, str(ROOT / "fas_sgtd_multi_frame/configs/oulu_p1.yaml"))
     d = multi.data
@@ -63,11 +77,12 @@ def test_paper_configs_sample_windows_and_augment_the_crop():
     assert (single.data.train_sampling, single.data.window_stride_live, single.data.window_stride_attack) == \
         ("windows", 1, 1)
     for cfg in (multi, single):
-        assert cfg.augment.on_crop is True
+        assert cfg.augment.on_crop is True and cfg.data.test_sampling == "windows"
         assert (cfg.data.resize_image, cfg.data.resize_depth) == ("pil_nearest", "pil_nearest")
     for defaults, folder in ((SINGLE_DEFAULTS, "fas_sgtd_single_frame"), (MULTI_DEFAULTS, "fas_sgtd_multi_frame")):
         demo = load_config(defaults, str(ROOT / folder / "configs/demo.yaml"))
         assert demo.data.train_sampling == "random" and demo.augment.on_crop is False
+        assert demo.data.test_sampling == "even"
         assert (demo.data.resize_image, demo.data.resize_depth) == ("linear", "area")
 
 
