@@ -178,12 +178,13 @@ class AugmentConfig:
     flip: float = 0.5
     cutout_max_side: int = 49
     gamma_per_channel: bool = True  # False: one gamma per image, as the original
+    erasing_fill: str = "mean"  # "zero": the original's (truncated) fill
 
     @classmethod
     def from_cfg(cls, cfg: Any) -> AugmentConfig:
         """From a config's ``augment`` section."""
         return cls(bool(cfg.enabled), float(cfg.brightness), tuple(cfg.gamma), float(cfg.erasing),
-                   float(cfg.flip), int(cfg.cutout_max_side), bool(cfg.gamma_per_channel))
+                   float(cfg.flip), int(cfg.cutout_max_side), bool(cfg.gamma_per_channel), str(cfg.erasing_fill))
 
 
 def augment_sample(face: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
@@ -191,13 +192,14 @@ def augment_sample(face: np.ndarray, depth: np.ndarray, rng: np.random.Generator
     """Brightness/gamma -> random erasing -> flip (face and depth together) -> cutout; BGR float32 out.
 
     The order is the original's (its cutout runs after ToTensor, i.e. on 0-255 values before
-    the normalisation). Random erasing fills with the image mean (fas_core.augment).
+    the normalisation). Random erasing fills with the image mean, or zeros as the original
+    (``augment.erasing_fill``, fas_core.augment).
     """
     img = face.astype(np.float32)
     if not aug.enabled:
         return img, depth
     img = augment.brightness_contrast(img, rng, aug.brightness, aug.gamma, gamma_per_channel=aug.gamma_per_channel)
-    img = augment.random_erasing(img, rng, p=aug.erasing)
+    img = augment.random_erasing(img, rng, p=aug.erasing, fill=aug.erasing_fill)
     if rng.random() < aug.flip:
         img, depth = augment.hflip(img, depth)
     side = max(1, round(aug.cutout_max_side * img.shape[0] / CACHE_SIZE))

@@ -68,7 +68,10 @@ DEFAULTS: dict[str, Any] = {
         "brightness": 40.0,  # per-channel additive brightness in [-b, b]
         "gamma": [0.5, 1.5],  # gamma contrast range
         "gamma_per_channel": True,  # false: one gamma per image, as the original (imgaug GammaContrast's default)
-        "erasing": Typed(float, 0.5, low=0.0, high=1.0),  # random erasing probability (1-2 patches, fill: mean)
+        "erasing": Typed(float, 0.5, low=0.0, high=1.0),  # random erasing probability (1-2 patches)
+        # erased patches: the image mean; zero: the original's, whose fill values (channel means of [0, 1]
+        # images) are written into a uint8 image and become 0
+        "erasing_fill": Typed(str, "mean", choices=("mean", "zero")),
         "flip": Typed(float, 0.5, low=0.0, high=1.0),  # horizontal flip of image and depth together
         "cutout_max_side": 49,  # cutout square side 1..49 px at 256x256, scaled with the input size
     },

@@ -55,17 +55,23 @@ def cutout(image: np.ndarray, rng: np.random.Generator, max_side: int = 49, fill
 
 
 def random_erasing(image: np.ndarray, rng: np.random.Generator, p: float = 0.5, max_patches: int = 2,
-                   area: tuple[float, float] = (0.01, 0.05), aspect: tuple[float, float] = (0.5, 2.0)) -> np.ndarray:
+                   area: tuple[float, float] = (0.01, 0.05), aspect: tuple[float, float] = (0.5, 2.0),
+                   fill: str = "mean") -> np.ndarray:
     """With probability ``p`` erase 1..``max_patches`` rectangles of 1-5% of the area, aspect 0.5-2.
 
-    Fill: the image mean per channel (the original's random fill is truncated to 0 by a uint8
-    bug; the mean keeps the statistics of the picture and is stated here once).
+    ``fill``: ``mean``, the image mean per channel (it keeps the statistics of the picture), or
+    ``zero``, what the originals get: their fill values (channel means of images in [0, 1]) are
+    written into a uint8 image and become 0.
     """
+    if fill not in ("mean", "zero"):
+        raise ValueError(f"random erasing fill must be 'mean' or 'zero', got {fill!r}")
     if rng.random() >= p:
         return image
     out = image.astype(np.float32).copy()
     h, w = out.shape[:2]
-    fill = out.reshape(-1, out.shape[2]).mean(0) if out.ndim == 3 else out.mean()
+    fill_value = out.reshape(-1, out.shape[2]).mean(0) if out.ndim == 3 else out.mean()
+    if fill == "zero":
+        fill_value = np.zeros_like(fill_value)
     for _ in range(int(rng.integers(1, max_patches + 1))):
         for _attempt in range(10):
             a = rng.uniform(*area) * h * w
@@ -73,7 +79,7 @@ def random_erasing(image: np.ndarray, rng: np.random.Generator, p: float = 0.5, 
             eh, ew = int(round(np.sqrt(a * r))), int(round(np.sqrt(a / r)))
             if 0 < eh < h and 0 < ew < w:
                 y, x = int(rng.integers(0, h - eh)), int(rng.integers(0, w - ew))
-                out[y:y + eh, x:x + ew] = fill
+                out[y:y + eh, x:x + ew] = fill_value
                 break
     return out
 

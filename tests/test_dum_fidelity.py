@@ -12,7 +12,7 @@ from data.crop import crop_all
 from dum import dataset as dd
 from dum.train import DEFAULTS, DumTask
 from fas_core import fileio
-from fas_core.augment import brightness_contrast
+from fas_core.augment import brightness_contrast, random_erasing
 from fas_core.config import load_config
 from fas_core.prepare import ensure
 
@@ -140,3 +140,13 @@ def test_paper_configs_train_as_the_original_and_the_demo_as_before():
     assert baseline.data.train_scales == [1.2, 1.3, 1.4] and baseline.augment.gamma_per_channel is False
     demo = load_config(DEFAULTS, str(ROOT / "dum/configs/demo.yaml"))
     assert demo.data.cache_train_scales == [] and demo.augment.gamma_per_channel is True
+
+
+def test_random_erasing_fills_with_the_mean_or_with_the_originals_zeros():
+    yy, xx = np.mgrid[0:40, 0:40]
+    image = np.repeat(np.where((yy + xx) % 2 == 0, 100.0, 200.0)[..., None], 3, axis=2).astype(np.float32)
+    for fill, value in (("mean", 150.0), ("zero", 0.0)):  # a checkerboard of 100 and 200: its mean is 150
+        out = random_erasing(image, np.random.default_rng(3), p=1.0, fill=fill)
+        erased = np.all(out == value, axis=2)
+        assert np.array_equal(out[~erased], image[~erased])  # everything else untouched
+        assert 0.01 * 1600 <= erased.sum() <= 2 * 0.05 * 1600 + 80  # 1-2 patches of 1-5 % (sides rounded)
