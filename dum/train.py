@@ -131,7 +131,8 @@ class DumTask(Task):
     def build_optimizer(self, model: nn.Module) -> tuple[torch.optim.Optimizer, Any]:
         o = self.cfg.optim
         opt = torch.optim.Adam(model.parameters(), lr=float(o.lr), weight_decay=float(o.weight_decay))
-        # Stepped after every optimiser step (the original stepped per epoch, before optimizer.step()).
+        # Stepped after every optimiser step, step_iters = epochs x iterations per epoch (the originals step
+        # per epoch: DUM after the epoch's optimiser steps, CDCN before them, so its decays come an epoch earlier).
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(o.step_iters), gamma=float(o.gamma))
         return opt, sched
 

@@ -51,8 +51,9 @@ DATA_DEFAULTS: dict[str, Any] = {
     "widen": [0.1, 0.4],  # train crop: each side widened by U(lo, hi) / 2 of the box size
     "test_scale": Typed(float, TEST_CROP_SCALE, low=0.1),  # test crop: box scaled by this around its centre
     # Face crop -> input and depth crop -> label (whose > 0 is the test score's face mask) interpolations.
-    # The original: Pillow's Image.resize default for both, NEAREST before Pillow 7 (the code predates it:
-    # pil_nearest, set in the paper configs), BICUBIC since (pil_bicubic). area widens the mask by a cell.
+    # The original: Pillow's Image.resize default for both, NEAREST before Pillow 7 of January 2020 (pil_nearest,
+    # set in the paper configs: the paper's experiments were done for CVPR 2020, submitted in November 2019),
+    # BICUBIC since (pil_bicubic). area widens the mask by up to a cell.
     "resize_image": Typed(str, "linear", choices=INTERPOLATIONS),
     "resize_depth": Typed(str, "area", choices=INTERPOLATIONS),
     "per_live": Typed(int, 16, low=1),  # random / even: training samples per live video per epoch
