@@ -78,6 +78,11 @@ DEFAULTS: dict[str, Any] = {
         "warmup_factor": 0.01,
     },
     "optim": {"lr": Typed(float, 2e-4, low=0.0), "betas": [0.9, 0.999]},
+    "generate": {  # what `python -m dsdg.generate` samples from this run unless told otherwise
+        # demo: 200 pairs in videos of 10; paper: the original's DUM list, 350 live + 350 spoof videos of 99
+        # frames (34,650 pairs), set in the paper config
+        "preset": Typed(str, "demo", choices=("demo", "paper")),
+    },
     "eval": {
         "pairs": Typed(int, 8, low=1),  # held-out dev pairs for the reconstruction error
         "batch_size": Typed(int, 4, low=1),
@@ -243,13 +248,14 @@ class DSDGTask(Task):
     def training_step(self, model: nn.Module, batch: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         spoof, live, types = batch["spoof"], batch["live"], batch["type"]
         out = model(spoof, live)
+        mmd, ort = L.batch_statistic_terms(out["z_spoof"], out["z_live"], out["z_type"])  # over all processes
         terms = L.LossTerms(
             rec=L.reconstruction_loss(out["rec"], torch.cat((spoof, live), dim=1)),
             kl=L.kl_loss([(out["mu_spoof"], out["logvar_spoof"]), (out["mu_live"], out["logvar_live"]),
                           (out["mu_type"], out["logvar_type"])]),
-            mmd=L.mean_distance_loss(out["z_spoof"], out["z_live"]),
+            mmd=mmd,
             type=L.type_loss(out["type_logits"], types),
-            ort=L.orthogonality_loss(out["z_type"], out["z_spoof"]),
+            ort=ort,
         )
         if self.ip_net is not None:
             ip = self.ip_net.to(spoof.device)

@@ -60,7 +60,7 @@ ENGINE_DEFAULTS: dict[str, Any] = {
 # difference (model, data, batch, optimiser, seed) makes a different run, and resume refuses it.
 RESUME_FREE = ("train.max_iters", "train.log_every", "train.image_every", "train.eval_every", "train.eval_after",
                "train.ckpt_every", "train.num_workers", "train.threads", "train.device", "train.resume",
-               "train.allow_changes", "train.run_dir", "eval.", "test.", "data.preprocess_config")
+               "train.allow_changes", "train.run_dir", "eval.", "test.", "generate.", "data.preprocess_config")
 
 
 def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:

@@ -36,6 +36,7 @@ REGISTRY: dict[str, str] = {
     "cdcn": "dum.method:CDCN",
     "cdcnpp": "dum.method:CDCNPP",
     "cdcn_u": "dum.method:CDCN_U",
+    "resnet18_u": "dum.method:RESNET18_U",
     "sgtd_single": "fas_sgtd_single_frame.method:SGTD_SINGLE",
     "sgtd_multi": "fas_sgtd_multi_frame.method:SGTD_MULTI",
     "dsdg": "dsdg.method:DSDG",

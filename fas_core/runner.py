@@ -82,8 +82,9 @@ def _test(task_cls: type[Task], argv: Sequence[str] | None) -> dict[str, Any]:
     if restored.released and not any(o.startswith("eval.score=") for o in args.overrides):
         cfg.eval.score = record.score_rule or cfg.eval.score
     task = task_cls(cfg)
+    original_rule = restored.released and cfg.eval.score == restored.method.released_score_rule
     print(f"[{task.name}] scoring with eval.score={cfg.eval.score}"
-          + (" (the original code's rule)" if restored.released else ""), flush=True)
+          + (" (the original code's rule)" if original_rule else ""), flush=True)
     model = task.prepare_for_test(restored.model.to(choose_device(cfg.train.device)).eval())
     t = cfg.test
     with torch.no_grad():
