@@ -330,7 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if min(args.num_pairs, args.frames_per_video, args.batch_size) < 1:
+        parser.error("--num-pairs, --frames-per-video and --batch-size must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     checkpoint = Path(args.checkpoint) if args.checkpoint else default_checkpoint(args.run_dir)

@@ -30,7 +30,7 @@ from torch import nn
 
 from fas_core import checkpoint as ckpt
 from fas_core.config import Typed, config_argparser, config_from_cli
-from fas_core.engine import ENGINE_DEFAULTS, set_seed, train
+from fas_core.engine import ENGINE_DEFAULTS, check_engine_settings, set_seed, train
 from fas_core.errors import UserError, run_cli
 from fas_core.prepare import Prerequisite, ensure, python_module, show
 from fas_core.task import Task
@@ -238,6 +238,10 @@ class DSDGTask(Task):
               f"(epoch = {steps_per_epoch} steps)")
         return ds
 
+    def sample_groups(self, dataset: PairDataset) -> list[int]:
+        """The spoof type: an unreadable pair's stand-in is a pair of the same type."""
+        return list(dataset.types)
+
     def eval_pairs(self) -> list[dict[str, torch.Tensor]]:
         """Fixed held-out dev pairs (loaded once)."""
         if self._eval_pairs is None:
@@ -335,6 +339,7 @@ def _main(argv: Sequence[str] | None) -> dict[str, Any]:
                         help="train without the LightCNN identity network (identity and pair losses off)")
     parser.add_argument("--prepare-only", action="store_true", help="make missing inputs, then exit")
     cfg, args = config_from_cli(DESCRIPTION, DEFAULTS, argv, parser=parser, default_config=DSDGTask.default_config)
+    check_engine_settings(cfg)  # before the reconstruction error of the untrained networks is measured
     if args.no_identity_net:
         cfg.identity_net.enabled = False
     first_process = int(os.environ.get("RANK", "0")) == 0 and int(os.environ.get("WORLD_SIZE", "1")) == 1

@@ -183,6 +183,10 @@ class DumTask(Task):
         return dd.mixed_batches(dataset.n_real, dataset.n_generated, int(self.cfg.train.batch_size),
                                 float(self.cfg.loss.ratio))
 
+    def sample_groups(self, dataset: dd.DepthTrainSet) -> list[tuple[bool, int]]:
+        """Real or generated, live or attack: an unreadable sample's stand-in keeps the batch's mix."""
+        return [(it.generated, int(it.entry.label)) for it in dataset.items]
+
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], step: int
                       ) -> tuple[torch.Tensor, dict[str, float]]:
         out = model(batch["image"])

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .errors import run_cli
+from .fileio import check_writable_folder
 from .fuse import fuse_gradient_blocks, fuse_model  # noqa: F401  (re-exported: the tools import both from here)
 from .inference.loading import LoadedModel, UsageError, load_model, method_names
 
@@ -155,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status 0, 1 when the ONNX file differs from PyTorch; a usage error exits 2 with one line."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     size = None
@@ -162,14 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(args.input_size) > 2 or any(s <= 0 or s % 8 for s in args.input_size):
             parser.error(f"--input-size takes H [W], positive multiples of 8; got {args.input_size}")
         size = (args.input_size[0], args.input_size[-1])
-    try:
-        loaded = load_model(args.checkpoint, method=args.method, threshold=args.threshold, device="cpu")
-        path = export_onnx(loaded, args.onnx, input_size=size, opset=args.opset)
-    except UsageError as e:
-        parser.error(str(e))
-    except (FileNotFoundError, RuntimeError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    check_writable_folder(Path(args.onnx).parent, "--onnx folder")
+    loaded = load_model(args.checkpoint, method=args.method, threshold=args.threshold, device="cpu")
+    path = export_onnx(loaded, args.onnx, input_size=size, opset=args.opset)
     h, w = size or loaded.input_hw
     print(f"wrote {path} ({loaded.method}, input [N, 3, {h}, {w}], {path.stat().st_size / 1e6:.1f} MB)")
     if args.no_verify:

@@ -19,7 +19,8 @@ frames (read in name order as one sequence) or a camera.
 A frame without a face is reported as such and never scored. Exit status: 0 when every input
 had a face, 3 when at least one input had none (``EXIT_NO_FACE``), 1 when an input could not be
 read or processed, 2 for a usage error (such as a checkpoint without a threshold and no
-``--threshold``).
+``--threshold``, or a checkpoint that cannot be used: missing, damaged, of another method, with
+non-finite weights), printed as one line.
 
 The work is done by :mod:`fas_core.inference`: ``loading`` (checkpoint -> model),
 ``preprocess`` (crops, normalisation, face depth maps), ``predictor``, ``sources`` (inputs),

@@ -160,6 +160,10 @@ class ClipTask(Task):
         return balanced_batches(dataset.items, dataset.entries, int(d.per_live), int(d.per_attack),
                                 int(self.cfg.train.batch_size), str(d.train_sampling))
 
+    def sample_groups(self, dataset: ClipDataset) -> list[int]:
+        """Live or attack: an unreadable sample's stand-in keeps the batch's live/attack balance."""
+        return [int(dataset.entries[vi].label) for vi, _ in dataset.items]
+
     def prerequisites(self) -> list[Prerequisite]:
         d = self.cfg.data
         command = python_module("data.preprocess", "--config", str(d.preprocess_config) or "CONFIG",
