@@ -332,7 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if min(args.num_pairs, args.frames_per_video, args.batch_size) < 1:
+    given = [v for v in (args.num_pairs, args.frames_per_video, args.batch_size) if v is not None]
+    if min(given) < 1:
         parser.error("--num-pairs, --frames-per-video and --batch-size must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
