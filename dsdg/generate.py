@@ -50,7 +50,7 @@ from fas_core import checkpoint as ckpt
 from fas_core import fileio
 from fas_core.crop import crop_face_and_depth
 from fas_core.dist import choose_device
-from fas_core.errors import UserError, run_cli
+from fas_core.errors import UserError, run_parsed
 from fas_core.methods import Restored, restore
 
 from .model import DSDG, IMAGE_SIZE, sample_latents
@@ -326,12 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(_main, argv)
+    return run_parsed(build_parser, _main, argv)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     given = [v for v in (args.num_pairs, args.frames_per_video, args.batch_size) if v is not None]
     if min(given) < 1:
         parser.error("--num-pairs, --frames-per-video and --batch-size must be at least 1")

@@ -9,6 +9,7 @@ user errors too (see docs/architecture.md, "Errors"; docs/reliability.md lists t
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import sys
@@ -95,6 +96,17 @@ def run_cli(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | N
         return _exit(EXIT_USER_ERROR, return_status)
     finally:
         _debug_depth -= int(debug)
+
+
+def run_parsed(build_parser: Callable[[], argparse.ArgumentParser],
+               body: Callable[[argparse.Namespace, argparse.ArgumentParser], Any],
+               argv: Sequence[str] | None = None) -> Any:
+    """``run_cli`` for a command whose body wants its parsed arguments and its parser (for ``parser.error``)."""
+    def parse_then_run(args: Sequence[str] | None) -> Any:
+        parser = build_parser()
+        return body(parser.parse_args(args), parser)
+
+    return run_cli(parse_then_run, argv)
 
 
 def _exit(status: int, return_status: bool) -> int:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import run_cli
+from .errors import run_parsed
 from .fileio import check_writable_folder
 from .fuse import fuse_gradient_blocks, fuse_model  # noqa: F401  (re-exported: the tools import both from here)
 from .inference.loading import LoadedModel, UsageError, load_model, method_names
@@ -158,12 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit status 0, 1 when the ONNX file differs from PyTorch; a usage error exits 2 with one line."""
-    return run_cli(_main, argv)
+    return run_parsed(build_parser, _main, argv)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     size = None
     if args.input_size:
         if len(args.input_size) > 2 or any(s <= 0 or s % 8 for s in args.input_size):

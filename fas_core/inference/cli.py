@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..dist import choose_device
-from ..errors import run_cli
+from ..errors import run_parsed
 from ..face_detector import PIPELINE_DETECTOR, FaceDetector
 from ..fileio import check_writable_folder, write_image, write_json
 from .drawing import VideoSink, annotate, depth_to_grey
@@ -279,12 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The exit status (see the module docstring); a usage error exits 2 with one line (``--debug``: traceback)."""
-    return run_cli(_main, argv)
+    return run_parsed(build_parser, _main, argv)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not args.inputs and args.camera is None:
         parser.error("give at least one INPUT or --camera N")
     if args.threshold is not None and not math.isfinite(args.threshold):
