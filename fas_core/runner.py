@@ -23,9 +23,11 @@ import torch
 
 from . import checkpoint as ckpt
 from .config import config_argparser, config_from_cli, to_plain
+from .crossdomain import ORACLE_CHECKPOINT, describe_rules, oracle_figures, rule_figures
 from .dist import choose_device
 from .engine import train
 from .errors import UserError, run_cli
+from .fileio import write_json
 from .methods import Restored, restore, restore_released, sidecar_path, update_record
 from .prepare import ensure
 from .task import Task
@@ -91,11 +93,38 @@ def _test(task_cls: type[Task], argv: Sequence[str] | None) -> dict[str, Any]:
         test = task.score_split(model, "test", int(t.frames_per_video), int(t.depth_samples))
     out_dir = Path(args.out) if args.out else Path(cfg.train.run_dir) / "test"
     figures = _write_report(task, cfg, restored, out_dir, dev, test)
+    figures["selection_rules"] = _selection_rules(task, cfg, restored, dev.rows, test.rows)
+    write_json(out_dir / "metrics.json", figures)
     threshold = float(figures["threshold"])
     print(f"[{task.name}] test report in {out_dir}: APCER {figures['APCER']:.4f} BPCER {figures['BPCER']:.4f} "
           f"ACER {figures['ACER']:.4f} (threshold {threshold:.4f} from dev)", flush=True)
+    for line in describe_rules(figures["selection_rules"]):
+        print(f"[{task.name}]   {line}", flush=True)
     _store_threshold(restored, task, out_dir, threshold, figures)
     return figures
+
+
+def _model_name(restored: Restored) -> str:
+    step = restored.record.step
+    return Path(restored.source).name + ("" if step is None else f" (step {step})")
+
+
+def _selection_rules(task: Task, cfg: Any, restored: Restored, dev_rows: list, test_rows: list) -> dict[str, Any]:
+    """The ``selection_rules`` section of metrics.json (:mod:`fas_core.crossdomain`): the default rule and the
+    literature's threshold on this model, and with ``eval.selection: target_oracle`` the literature's model."""
+    rules: dict[str, Any] = rule_figures(dev_rows, test_rows, _model_name(restored))
+    if str(cfg.eval.get("selection", "source_dev")) != "target_oracle" or restored.released:
+        return rules
+    path = Path(cfg.train.run_dir) / ORACLE_CHECKPOINT
+    if not path.is_file():
+        print(f"[{task.name}] note: no {path} (eval.selection=target_oracle keeps it during training)", flush=True)
+        return rules
+    oracle = restore(path)
+    model = task.prepare_for_test(oracle.model.to(choose_device(cfg.train.device)).eval())
+    with torch.no_grad():
+        scores = task.score_split(model, "test", int(cfg.test.frames_per_video))
+    rules["target_oracle"] = oracle_figures(scores.rows, _model_name(oracle))
+    return rules
 
 
 def _restore_for_test(task: Task, cfg: Any, args: Any) -> Restored:
@@ -142,8 +171,6 @@ def _store_threshold(restored: Restored, task: Task, out_dir: Path, threshold: f
         return
     except (PermissionError, OSError) as e:
         reason = e.strerror or type(e).__name__
-    from .fileio import write_json
-
     for target in (sidecar_path(source), out_dir / sidecar_path(source).name):
         try:
             write_json(target, values)

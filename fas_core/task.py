@@ -9,7 +9,7 @@ set and sampler, the loss of one step, the scoring datasets and what to log. Eve
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -17,9 +17,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .crop_cache import CropCacheSpec
+from .crossdomain import Selection, selections
+from .datasets.listing import domain_of
 from .method import TEST_CROP_SCALE, InputSpec, Method
 from .methods import ModelRecord, get_method
 from .prepare import Prerequisite
+from .sampling import BatchesFn, domain_balanced, shuffled_batches
 from .scoring import Row, SplitScores, VideoInfo, score_videos
 
 
@@ -105,6 +108,17 @@ class Task:
         """Custom epoch batch composition (``rng -> list of index lists``), or None for shuffling."""
         return None
 
+    def domain_balanced(self, batches_fn: BatchesFn | None, videos: Sequence[str | None]) -> BatchesFn | None:
+        """``batches_fn`` (None: shuffled batches) balanced over the domains of the items' ``videos`` when
+        ``data.domain_balance`` is set (:func:`fas_core.sampling.domain_balanced`; ``None``: an item of no
+        domain, e.g. generated data); ``batches_fn`` itself otherwise."""
+        d = self.cfg.data
+        if not d.get("domain_balance"):
+            return batches_fn
+        fn = batches_fn or shuffled_batches(len(videos), int(self.cfg.train.batch_size))
+        dataset = str(d.get("dataset", "oulu"))
+        return domain_balanced(fn, [None if v is None else domain_of(dataset, v) for v in videos])
+
     def collate(self, samples: list[Any]) -> Any:
         return torch.utils.data.default_collate(samples)
 
@@ -148,6 +162,10 @@ class Task:
     def prepare_for_test(self, model: nn.Module) -> nn.Module:
         """The network as ``test.py`` scores it (e.g. folded and fused: the same numbers, faster)."""
         return model
+
+    def extra_selections(self) -> list[Selection]:
+        """Checkpoints kept besides ``best.pt`` (``eval.selection: target_oracle``: the literature's, on test)."""
+        return selections(str(self.cfg.eval.get("selection", "source_dev")))
 
     def selection_metric(self, rows: list[Row]) -> tuple[float, dict[str, Any]]:
         """Lower is better. Default: dev ACER at the dev EER threshold."""

@@ -20,23 +20,25 @@ from torch import nn
 
 from fas_core.config import Typed
 from fas_core.crop import TEST_CROP_SCALE
+from fas_core.crossdomain import EVAL_SELECTION
 from fas_core.engine import ENGINE_DEFAULTS
 from fas_core.losses import contrast_depth_loss
 from fas_core.prepare import Prerequisite, python_module
 from fas_core.runner import train_main
 from fas_core.scoring import VideoInfo
 from fas_core.task import Task
-from fas_core.video_data import WorkPaths
+from fas_core.video_data import DATASET_KEYS, WorkPaths
 
 from .dataset import ClipDataset, balanced_batches, load_entries, test_items, train_items
 from .method import SCORE_RULES
 
 DATA_DEFAULTS: dict[str, Any] = {
     "work": "datasets/demo_work",  # preprocessing work tree: frames/, depth/, lists/
+    **DATASET_KEYS,  # dataset (oulu | replay_attack | ... | mcio), domain_balance: fas_core/video_data.py
     "frames": "",  # default <work>/frames
     "depth": "",  # default <work>/depth
-    "lists": "",  # default <work>/lists (Protocol_N/{Train,Dev,Test}[_k].txt)
-    "protocol": "1",  # 1, 2, 3_1..3_6, 4_1..4_6
+    "lists": "",  # default <work>/lists (OULU: Protocol_N/{Train,Dev,Test}[_k].txt; others: <protocol>/...)
+    "protocol": "1",  # OULU: 1, 2, 3_1..3_6, 4_1..4_6; another data.dataset: its protocol (grandtest, P1, OCI_to_M)
     "allow_missing": False,  # skip listed videos without usable frames (else an error)
     "input_size": Typed(int, 256, low=8),  # network input; the depth label is input_size / 8
     "widen": [0.1, 0.4],  # train crop: each side widened by U(lo, hi) / 2 of the box size
@@ -59,6 +61,7 @@ EVAL_DEFAULTS: dict[str, Any] = {
     "frames_per_video": Typed(int, 6, low=0),  # dev scoring: frames (clips) per video, evenly spaced (0: all)
     "batch_size": Typed(int, 32, low=1),
     "score": Typed(str, SCORE_RULES[0], choices=SCORE_RULES),  # label: mask = depth map > 0 (the original)
+    "selection": EVAL_SELECTION,  # source_dev | target_oracle (also the literature's model): fas_core/crossdomain.py
 }
 
 TEST_DEFAULTS: dict[str, Any] = {
@@ -116,8 +119,9 @@ class ClipTask(Task):
 
     def batches_fn(self, dataset: ClipDataset):
         d = self.cfg.data
-        return balanced_batches(dataset.items, dataset.entries, int(d.per_live), int(d.per_attack),
-                                int(self.cfg.train.batch_size), str(d.train_sampling))
+        balanced = balanced_batches(dataset.items, dataset.entries, int(d.per_live), int(d.per_attack),
+                                    int(self.cfg.train.batch_size), str(d.train_sampling))
+        return self.domain_balanced(balanced, [dataset.entries[vi].video for vi, _ in dataset.items])
 
     def prerequisites(self) -> list[Prerequisite]:
         d = self.cfg.data
