@@ -8,17 +8,27 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import release_trees as rt
 
 from data.detect_faces import detect_faces
 from data.extract_frames import FrameRule, extract_frames, spread_indices
 from data.shipped_boxes import ShippedBoxes, SourceFrames, read_source_frames
 from dsdg.dataset import PairDataset, spoof_type_of, spoof_types, subject_of
+from dsdg.train import DEFAULTS as DSDG_DEFAULTS
+from dum.train import DEFAULTS as DUM_DEFAULTS
 from fas_core import fileio
+from fas_core.config import load_config
 from fas_core.crossdomain import rule_figures, target_oracle_metric
+from fas_core.datasets import get_dataset, mcio
+from fas_core.datasets.base import strip_video_extension
 from fas_core.errors import UserError
 from fas_core.sampling import domain_balanced
 from fas_core.stages import find_frame_videos
 from fas_core.video_data import DatasetMismatchError, WorkPaths
+from fas_sgtd_multi_frame.train import DEFAULTS as MULTI_DEFAULTS
+from fas_sgtd_single_frame.train import DEFAULTS as SINGLE_DEFAULTS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 W, H = 64, 48
 GREYS = [20 * i + 10 for i in range(12)]  # frame i is a flat grey of this level, left half darker
@@ -216,3 +226,47 @@ def test_dsdg_pairs_subjects_and_types_of_other_datasets(tmp_path):
     assert [(r.video, t) for r, t in zip(ds.spoofs, ds.types, strict=True)] == [
         ("train_release/1/3", 2), ("train_release/2/7", 1)]
     assert ds.dropped == ["train_release/3/5"] and ds.partner(1, 0).video == "train_release/2/HR_1"
+
+
+NAMES = {"replay_attack": rt.replay_attack_names, "casia_fasd": rt.casia_names, "msu_mfsd": rt.msu_names,
+         "siw": rt.siw_names, "replay_mobile": rt.replay_mobile_names, "oulu": rt.oulu_names}
+METHOD_DEFAULTS = {"dum": DUM_DEFAULTS, "fas_sgtd_single_frame": SINGLE_DEFAULTS,
+                   "fas_sgtd_multi_frame": MULTI_DEFAULTS, "dsdg": DSDG_DEFAULTS}
+
+
+def training_attacks(dataset: str, protocol: str) -> list[str]:
+    """Attack videos of a protocol's Train list over the full release's names (mcio: the task's sources)."""
+    if dataset == "mcio":
+        target = protocol[-1]
+        return [mcio.task_video_id(d, v) for d in mcio.SOURCES[target] for v in training_attacks(mcio.DOMAINS[d], "")]
+    reader = get_dataset(dataset)
+    infos = [reader.parse(strip_video_extension(n.split("/", 1)[1] if dataset == "oulu" else n))
+             for n in NAMES[dataset]()]
+    if protocol == "":  # what a cross-domain task takes of the dataset: the literature's videos
+        domain = next(d for d, name in mcio.DOMAINS.items() if name == dataset)
+        return [i.video_id for i in infos if i.species != "live" and mcio.literature_video(domain, i)]
+    return [i.video_id for i in infos if i.species != "live" and reader.in_protocol(i, protocol, "train")]
+
+
+@pytest.mark.parametrize("method", list(METHOD_DEFAULTS))
+def test_dataset_and_task_configs_load_and_name_their_lists(method, tmp_path):
+    configs = [p for p in sorted((ROOT / method / "configs").glob("*.yaml"))
+               if p.stem in NAMES or (p.stem.startswith("mcio_") and p.stem != "mcio_demo")]
+    assert len(configs) == 9, configs  # five datasets, four cross-domain tasks
+    for path in configs:
+        cfg = load_config(METHOD_DEFAULTS[method], path)
+        d = cfg.data
+        assert d.dataset == ("mcio" if path.stem.startswith("mcio") else path.stem), path
+        lists = WorkPaths.from_config({**d, "work": str(tmp_path)}).list_file(d.protocol, "train")
+        assert lists.parent.parent == tmp_path / "lists", path  # a protocol of its dataset
+        if method == "dsdg":  # the type classifier has a class for every attack type of the training list
+            assert cfg.model.num_types == len(spoof_types(d.dataset, training_attacks(d.dataset, d.protocol))), path
+
+
+def test_dum_schedules_are_the_papers_epochs_on_each_training_set():
+    casia = load_config(DUM_DEFAULTS, ROOT / "dum/configs/casia_fasd.yaml")
+    # CASIA-FASD train: subjects 1-16 x 12 videos = 192; 48 per batch: 4 steps per epoch; 1600 epochs
+    assert (casia.train.max_iters, casia.optim.step_iters, casia.train.batch_size) == (6400, 2000, 48)
+    oci = load_config(DUM_DEFAULTS, ROOT / "dum/configs/mcio_OCI_to_M.yaml")
+    # O 3600 + C 600 + I 840 source videos / 48 = 105 steps per epoch
+    assert (oci.train.max_iters, oci.data.protocol, oci.eval.selection) == (168000, "OCI_to_M", "target_oracle")
