@@ -1,4 +1,4 @@
-"""Two ways to choose a model and its threshold, side by side (docs/metrics.md, "Cross-domain figures").
+"""Two ways to choose a model and its threshold, side by side (docs/datasets.md, "Cross-domain evaluation").
 
 * ``source_dev`` (the default, ``eval.selection``): the checkpoint with the lowest dev ACER and
   the dev EER threshold, both chosen on the dev list only. For a cross-domain task
