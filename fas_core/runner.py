@@ -93,8 +93,9 @@ def _test(task_cls: type[Task], argv: Sequence[str] | None) -> dict[str, Any]:
         test = task.score_split(model, "test", int(t.frames_per_video), int(t.depth_samples))
     out_dir = Path(args.out) if args.out else Path(cfg.train.run_dir) / "test"
     figures = _write_report(task, cfg, restored, out_dir, dev, test)
-    figures["selection_rules"] = _selection_rules(task, cfg, restored, dev.rows, test.rows)
-    write_json(out_dir / "metrics.json", figures)
+    from .report import add_selection_rules  # plots (matplotlib) only when a test runs
+
+    add_selection_rules(out_dir, figures, _selection_rules(task, cfg, restored, dev.rows, test.rows))
     threshold = float(figures["threshold"])
     print(f"[{task.name}] test report in {out_dir}: APCER {figures['APCER']:.4f} BPCER {figures['BPCER']:.4f} "
           f"ACER {figures['ACER']:.4f} (threshold {threshold:.4f} from dev)", flush=True)

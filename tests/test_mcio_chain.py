@@ -103,6 +103,8 @@ def test_cdcn_u_on_the_sources_is_tested_on_the_target_under_both_rules(tree, tm
     assert rules["target_oracle"]["model"] == "best_target_oracle.pt (step 2)"
     assert rules["target_oracle"]["HTER"] == pytest.approx(rules["test_eer_threshold"]["HTER"], abs=1e-6)
     assert "uses test labels" in rules["target_oracle"]["threshold_from"]
+    card = (tmp_path / "test" / "model_card.md").read_text()
+    assert "## Selection rules" in card and "best_target_oracle.pt (step 2)" in card
     assert "TPR@FPR=0.005" in m and m["TPR@FPR=1e-2"] is None  # 18 attacks cannot resolve an FPR of 1 %
 
 
