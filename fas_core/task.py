@@ -112,7 +112,7 @@ class Task:
         """``batches_fn`` (None: shuffled batches) balanced over the domains of the items' ``videos`` when
         ``data.domain_balance`` is set (:func:`fas_core.sampling.domain_balanced`; ``None``: an item of no
         domain, e.g. generated data); ``batches_fn`` itself otherwise."""
-        d = self.cfg.data
+        d = self.cfg.get("data") or {}
         if not d.get("domain_balance"):
             return batches_fn
         fn = batches_fn or shuffled_batches(len(videos), int(self.cfg.train.batch_size))
@@ -165,7 +165,7 @@ class Task:
 
     def extra_selections(self) -> list[Selection]:
         """Checkpoints kept besides ``best.pt`` (``eval.selection: target_oracle``: the literature's, on test)."""
-        return selections(str(self.cfg.eval.get("selection", "source_dev")))
+        return selections(str((self.cfg.get("eval") or {}).get("selection", "source_dev")))
 
     def selection_metric(self, rows: list[Row]) -> tuple[float, dict[str, Any]]:
         """Lower is better. Default: dev ACER at the dev EER threshold."""
