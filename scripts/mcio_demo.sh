@@ -54,8 +54,10 @@ python -m dum.train --config "$config" "${cross[@]}"
 python -m dum.test --config "$config" "${cross[@]}"
 
 banner "CDCN_u on M alone (its own train / dev / test split), for comparison"
+# The tiny twin of M has 8 training videos (one client): 8 faces per batch instead of 12.
 intra=(data.dataset=msu_mfsd data.protocol=default data.work="$root/work_M" data.domain_balance=false
-       eval.selection=source_dev train.run_dir="$runs/M_intra" train.max_iters="$iters" "${overrides[@]}")
+       eval.selection=source_dev train.batch_size=8 train.run_dir="$runs/M_intra" train.max_iters="$iters"
+       "${overrides[@]}")
 python -m dum.train --config "$config" "${intra[@]}"
 python -m dum.test --config "$config" "${intra[@]}"
 
