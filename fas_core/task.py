@@ -9,7 +9,7 @@ set and sampler, the loss of one step, the scoring datasets and what to log. Eve
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -24,6 +24,7 @@ from .methods import ModelRecord, get_method
 from .prepare import Prerequisite
 from .sampling import BatchesFn, domain_balanced, shuffled_batches
 from .scoring import Row, SplitScores, VideoInfo, score_videos
+from .unreadable import SkipUnreadable, collate_skipping
 
 
 class Task:
@@ -119,6 +120,14 @@ class Task:
         dataset = str(d.get("dataset", "oulu"))
         return domain_balanced(fn, [None if v is None else domain_of(dataset, v) for v in videos])
 
+    def sample_groups(self, dataset: Dataset) -> Sequence[Hashable] | None:
+        """The group (class, real or generated, domain) of every training sample, or None for one group.
+
+        A sample whose file cannot be read is replaced by another of its group
+        (:mod:`fas_core.unreadable`), so a batch composed by :meth:`batches_fn` keeps its make-up.
+        """
+        return None
+
     def collate(self, samples: list[Any]) -> Any:
         return torch.utils.data.default_collate(samples)
 
@@ -151,8 +160,9 @@ class Task:
                     ) -> SplitScores:
         """Scores of every video of a split through the core's scoring loop."""
         dataset, videos = self.scoring_dataset(split, frames_per_video)
-        loader = DataLoader(dataset, batch_size=int(self.cfg.eval.batch_size), shuffle=False,
-                            num_workers=int(self.cfg.train.num_workers))
+        # an unreadable frame is left out and named, not the end of the run (fas_core.unreadable)
+        loader = DataLoader(SkipUnreadable(dataset), batch_size=int(self.cfg.eval.batch_size), shuffle=False,
+                            num_workers=int(self.cfg.train.num_workers), collate_fn=collate_skipping)
         return score_videos(model, loader, videos, self.score_batch, depth_samples)
 
     def evaluate(self, model: nn.Module, split: str) -> list[Row]:

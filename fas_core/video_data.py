@@ -21,7 +21,7 @@ from .config import Typed
 from .datasets.listing import LIST_DATASETS, check_dataset, list_path, parse_listed
 from .datasets.lists import read_list_species
 from .errors import UserError
-from .oulu import read_list
+from .oulu import ListFileError, read_list
 from .scores import resolve_species
 
 # The data keys with which every method's config chooses its dataset (docs/datasets.md, "Training on any dataset").
@@ -153,7 +153,7 @@ def load_split(list_path: str | Path, root: str | Path, kind: str = "crops", all
             raise FileNotFoundError(msg + " (run the preprocessing, or set data.allow_missing=true to skip them)")
         print(f"warning: {msg}; skipped")
     if not entries:
-        raise ValueError(f"no usable video in {list_path} under {root}")
+        raise ListFileError(f"no usable video in {list_path} under {root}")
     return entries
 
 
