@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -251,9 +251,10 @@ class DSDGTask(Task):
         """Shuffled batches; per-domain balanced with ``data.domain_balance`` (the spoof frame's domain)."""
         return self.domain_balanced(None, [r.video for r in dataset.spoofs])
 
-    def sample_groups(self, dataset: PairDataset) -> list[int]:
-        """The spoof type: an unreadable pair's stand-in is a pair of the same type."""
-        return list(dataset.types)
+    def sample_groups(self, dataset: PairDataset) -> list[Hashable]:
+        """The spoof type (and the domain with ``data.domain_balance``): an unreadable pair's stand-in is a pair
+        of the same type."""
+        return self.with_domains(list(dataset.types), [r.video for r in dataset.spoofs])
 
     def eval_pairs(self) -> list[dict[str, torch.Tensor]]:
         """Fixed held-out dev pairs (loaded once)."""

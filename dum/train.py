@@ -11,7 +11,7 @@ A rerun with the same ``train.run_dir`` resumes from ``last.pt``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -186,11 +186,12 @@ class DumTask(Task):
     def batches_fn(self, dataset: dd.DepthTrainSet):
         mixed = dd.mixed_batches(dataset.n_real, dataset.n_generated, int(self.cfg.train.batch_size),
                                  float(self.cfg.loss.ratio))
-        return self.domain_balanced(mixed, [None if it.generated else it.entry.video for it in dataset.items])
+        return self.domain_balanced(mixed, _item_videos(dataset))
 
-    def sample_groups(self, dataset: dd.DepthTrainSet) -> list[tuple[bool, int]]:
-        """Real or generated, live or attack: an unreadable sample's stand-in keeps the batch's mix."""
-        return [(it.generated, int(it.entry.label)) for it in dataset.items]
+    def sample_groups(self, dataset: dd.DepthTrainSet) -> list[Hashable]:
+        """Real or generated, live or attack (and the domain with ``data.domain_balance``): an unreadable
+        sample's stand-in keeps the batch's mix."""
+        return self.with_domains([(it.generated, int(it.entry.label)) for it in dataset.items], _item_videos(dataset))
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], step: int
                       ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -252,6 +253,11 @@ class DumTask(Task):
         from fas_core.fuse import fuse_for_inference
 
         return fuse_for_inference(model)
+
+
+def _item_videos(dataset: dd.DepthTrainSet) -> list[str | None]:
+    """The video of every training item (None for a generated one: it belongs to no domain)."""
+    return [None if it.generated else it.entry.video for it in dataset.items]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -113,12 +113,24 @@ class Task:
         """``batches_fn`` (None: shuffled batches) balanced over the domains of the items' ``videos`` when
         ``data.domain_balance`` is set (:func:`fas_core.sampling.domain_balanced`; ``None``: an item of no
         domain, e.g. generated data); ``batches_fn`` itself otherwise."""
+        domains = self._balanced_domains(videos)
+        if domains is None:
+            return batches_fn
+        return domain_balanced(batches_fn or shuffled_batches(len(videos), int(self.cfg.train.batch_size)), domains)
+
+    def with_domains(self, groups: Sequence[Hashable], videos: Sequence[str | None]) -> list[Hashable]:
+        """``groups`` (:meth:`sample_groups`) paired with the items' domains when ``data.domain_balance`` is
+        set, so that an unreadable sample's stand-in comes from its own domain; ``groups`` otherwise."""
+        domains = self._balanced_domains(videos)
+        return list(groups) if domains is None else list(zip(groups, domains, strict=True))
+
+    def _balanced_domains(self, videos: Sequence[str | None]) -> list[str | None] | None:
+        """The domain of each video with ``data.domain_balance`` set (None for an item of no domain); else None."""
         d = self.cfg.get("data") or {}
         if not d.get("domain_balance"):
-            return batches_fn
-        fn = batches_fn or shuffled_batches(len(videos), int(self.cfg.train.batch_size))
+            return None
         dataset = str(d.get("dataset", "oulu"))
-        return domain_balanced(fn, [None if v is None else domain_of(dataset, v) for v in videos])
+        return [None if v is None else domain_of(dataset, v) for v in videos]
 
     def sample_groups(self, dataset: Dataset) -> Sequence[Hashable] | None:
         """The group (class, real or generated, domain) of every training sample, or None for one group.

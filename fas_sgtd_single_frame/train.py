@@ -11,7 +11,7 @@ input and score rules are :data:`fas_sgtd_single_frame.method.SGTD_SINGLE`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import torch
@@ -162,11 +162,12 @@ class ClipTask(Task):
         d = self.cfg.data
         balanced = balanced_batches(dataset.items, dataset.entries, int(d.per_live), int(d.per_attack),
                                     int(self.cfg.train.batch_size), str(d.train_sampling))
-        return self.domain_balanced(balanced, [dataset.entries[vi].video for vi, _ in dataset.items])
+        return self.domain_balanced(balanced, _item_videos(dataset))
 
-    def sample_groups(self, dataset: ClipDataset) -> list[int]:
-        """Live or attack: an unreadable sample's stand-in keeps the batch's live/attack balance."""
-        return [int(dataset.entries[vi].label) for vi, _ in dataset.items]
+    def sample_groups(self, dataset: ClipDataset) -> list[Hashable]:
+        """Live or attack (and the domain with ``data.domain_balance``): an unreadable sample's stand-in keeps
+        the batch's live/attack balance."""
+        return self.with_domains([int(dataset.entries[vi].label) for vi, _ in dataset.items], _item_videos(dataset))
 
     def prerequisites(self) -> list[Prerequisite]:
         d = self.cfg.data
@@ -220,6 +221,11 @@ class SingleFrameTask(ClipTask):
         model.train()
         writer.add_images("depth/pred", pred.clamp(0, 1), step)
         writer.add_images("depth/label", batch["depth"][:4, 0], step)
+
+
+def _item_videos(dataset: ClipDataset) -> list[str]:
+    """The video of every training item."""
+    return [dataset.entries[vi].video for vi, _ in dataset.items]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from data.shipped_boxes import ShippedBoxes, SourceFrames, read_source_frames
 from dsdg.dataset import PairDataset, spoof_type_of, spoof_types, subject_of
 from dsdg.train import DEFAULTS as DSDG_DEFAULTS
 from dum.train import DEFAULTS as DUM_DEFAULTS
+from dum.train import DumTask
 from fas_core import fileio
 from fas_core.config import load_config
 from fas_core.crossdomain import rule_figures, target_oracle_metric
@@ -192,6 +193,16 @@ def test_domain_balanced_batches_share_each_batch_between_domains():
     # 8 places over C, I, O: 2 each and the 2 left over to C and I; 7 places: 2 each, the one left over to I
     # (the extra places move one domain on from batch to batch)
     assert [[sum(three[i] == d for i in b) for d in "CIO"] for b in seven] == [[3, 3, 2], [2, 3, 2]]
+
+
+def test_unreadable_stand_ins_come_from_the_same_domain_when_balanced(tmp_path):
+    # an unreadable sample is replaced within its group: with data.domain_balance the domain is part of it
+    videos = ["O/Train_files/1_1_01_1", "C/train_release/1/HR_1", None]
+    groups = [(False, 1), (False, 0), (True, 1)]
+    balanced = DumTask(load_config(DUM_DEFAULTS, None, ["data.dataset=mcio", "data.domain_balance=true"]))
+    assert balanced.with_domains(groups, videos) == [((False, 1), "O"), ((False, 0), "C"), ((True, 1), None)]
+    plain = DumTask(load_config(DUM_DEFAULTS, None, ["data.dataset=mcio", "data.domain_balance=false"]))
+    assert plain.with_domains(groups, videos) == groups
 
 
 def test_target_oracle_metric_and_both_rules_by_hand():
