@@ -12,7 +12,9 @@
   ``test.py`` reports it next to the default.
 
 ``metrics.json`` gets a ``selection_rules`` section: per rule the model, the threshold and where
-it came from, HTER at that threshold, AUC and TPR at FPR 1 %, 0.5 %, 0.1 %. The literature's
+it came from, HTER at that threshold, AUC and TPR at FPR 1 %, 0.5 %, 0.1 %, and the 95 % bootstrap
+intervals of HTER and AUC (:mod:`fas_core.bootstrap`, default settings: the dev threshold re-chosen on
+every dev resample; the test set's own threshold on every test resample). The literature's
 threshold on the default model is always there (``test_eer_threshold``), so that the effect of
 the threshold alone can be told from that of the model choice.
 """
@@ -23,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .bootstrap import confidence_intervals
 from .config import Typed
 from .metrics import eer_point, evaluate_split
 from .scores import ScoreSet
@@ -77,15 +80,17 @@ def _tprs(m: dict[str, Any]) -> dict[str, Any]:
 
 def rule_figures(dev: Rows, test: Rows, model: str) -> dict[str, dict[str, Any]]:
     """One model's figures under both thresholds: ``source_dev`` and ``test_eer_threshold``."""
-    m = evaluate_split(ScoreSet.from_rows(dev, source="dev scores"), ScoreSet.from_rows(test, source="test scores"),
-                       fprs=CROSS_DOMAIN_FPRS)
-    common = {"model": model, "AUC": m["AUC"], **_tprs(m)}
+    dev_set, test_set = ScoreSet.from_rows(dev, source="dev scores"), ScoreSet.from_rows(test, source="test scores")
+    m = evaluate_split(dev_set, test_set, fprs=CROSS_DOMAIN_FPRS)
+    ci = confidence_intervals(dev_set, test_set)
+    common = {"model": model, "AUC": m["AUC"], "AUC_ci": ci["AUC_ci"], **_tprs(m)}
     return {
         "source_dev": {**common, "threshold": m["threshold"], "threshold_from": THRESHOLD_SOURCES["source_dev"],
-                       "HTER": m["HTER"]},
+                       "HTER": m["HTER"], "HTER_ci": ci["HTER_ci"]},
+        # HTER at the test set's own EER point is EER_test; its bootstrap re-chooses that point on each resample
         "test_eer_threshold": {**common, "threshold": m["threshold_test_EER"],
                                "threshold_from": THRESHOLD_SOURCES["test_eer_threshold"],
-                               "HTER": m["HTER_at_test_EER_threshold"]},
+                               "HTER": m["HTER_at_test_EER_threshold"], "HTER_ci": ci["EER_test_ci"]},
     }
 
 

@@ -10,7 +10,7 @@
 #   MCIO_PRESET (tiny)        twin size of C, I and M (demo: 2 to 4 times as many videos, 3 times the frames)
 #   MCIO_OULU_PRESET (tiny)   size of the synthetic OULU-NPU
 #   MCIO_EVERY (1)            keep every k-th frame of the videos
-#   MCIO_ITERS (120)          training steps of each run
+#   MCIO_ITERS (60)           training steps of each run
 #   MCIO_WORKERS (2)          processes of the preprocessing stages
 #   MCIO_ROOT (datasets/mcio_demo), MCIO_RUNS (work_dirs/mcio_demo)
 # Arguments are key=value overrides of both trainings (e.g. data.input_size=32). Rerunning skips
@@ -24,7 +24,7 @@ runs="${MCIO_RUNS:-work_dirs/mcio_demo}"
 preset="${MCIO_PRESET:-tiny}"
 oulu_preset="${MCIO_OULU_PRESET:-tiny}"
 every="${MCIO_EVERY:-1}"
-iters="${MCIO_ITERS:-120}"
+iters="${MCIO_ITERS:-60}"
 workers="${MCIO_WORKERS:-2}"
 overrides=("$@")
 config=dum/configs/mcio_demo.yaml

@@ -6,7 +6,8 @@ Rows: the cross-domain model under the default rule (model and threshold chosen 
 source videos), the literature's threshold (the target test set's own EER point) on that model,
 and the literature's rule (its model too: the step with the lowest target HTER), when the run
 kept it (``eval.selection: target_oracle``); then the intra-domain run under the default rule.
-Columns: HTER, AUC, TPR at FPR = 1 % (``n/a`` when the test set has fewer than 100 attacks).
+Columns: HTER, AUC (each with its 95 % bootstrap interval), TPR at FPR = 1 % (``n/a`` when the test set
+has fewer than 100 attacks).
 """
 
 from __future__ import annotations
@@ -27,8 +28,15 @@ def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}"
 
 
+def interval(ci: list[float] | None, scale: float, digits: int) -> str:
+    """`` [lo, hi]`` (the 95 % bootstrap interval) or nothing when the run stored none."""
+    return "" if ci is None else f" [{scale * ci[0]:.{digits}f}, {scale * ci[1]:.{digits}f}]"
+
+
 def cells(rule: dict[str, Any]) -> str:
-    return f"{percent(rule['HTER'])} | {rule['AUC']:.4f} | {percent(rule.get('TPR@FPR=1e-2'))}"
+    hter = percent(rule["HTER"]) + interval(rule.get("HTER_ci"), 100, 2)
+    auc = f"{rule['AUC']:.4f}" + interval(rule.get("AUC_ci"), 1, 4)
+    return f"{hter} | {auc} | {percent(rule.get('TPR@FPR=1e-2'))}"
 
 
 def counts(metrics: dict[str, Any]) -> str:
@@ -37,7 +45,7 @@ def counts(metrics: dict[str, Any]) -> str:
 
 
 def table(task: str, cross: dict[str, Any], intra: tuple[str, dict[str, Any]] | None) -> list[str]:
-    lines = ["| training | rule | HTER (%) | AUC | TPR@FPR=1% (%) |", "|---|---|---|---|---|"]
+    lines = ["| training | rule | HTER (%) [95% CI] | AUC [95% CI] | TPR@FPR=1% (%) |", "|---|---|---|---|---|"]
     rules = cross["selection_rules"]
     for key, text in ROWS:
         if key in rules:

@@ -219,6 +219,13 @@ def test_target_oracle_metric_and_both_rules_by_hand():
     assert rules["test_eer_threshold"]["HTER"] == pytest.approx(7 / 24)
     assert rules["source_dev"]["AUC"] == pytest.approx(10 / 12)  # 10 of 12 live/attack pairs ordered right
     assert rules["source_dev"]["TPR@FPR=1e-2"] is None  # 4 attacks cannot resolve an FPR of 1 %
+    for rule in ("source_dev", "test_eer_threshold"):  # bootstrap intervals hold their own figure
+        lo, hi = rules[rule]["HTER_ci"]
+        assert lo <= rules[rule]["HTER"] <= hi and 0.0 <= lo < hi <= 1.0
+    separated = [("l1", 0.9, 1, "live"), ("l2", 0.8, 1, "live"), ("a1", 0.2, 0, "print"), ("a2", 0.1, 0, "replay")]
+    # every resample of a separated set has AUC 1 and its own EER point at FAR = FRR = 0
+    oracle = rule_figures(separated, separated, "best_target_oracle.pt")["test_eer_threshold"]
+    assert oracle["HTER_ci"] == [0.0, 0.0] and oracle["AUC_ci"] == [1.0, 1.0]
 
 
 def test_dsdg_pairs_subjects_and_types_of_other_datasets(tmp_path):
