@@ -2,12 +2,13 @@
 
     python -m data.detect_faces --frames <work>/frames [--batch-size B] [--workers W] [--shard I/N]
         [--min-face-size PX] [--min-face-frac F] [--downscale F | --max-side PX] [--factor F] [--device cpu|cuda]
+        [--boxes shipped --dataset NAME --dataset-root DIR [--missing-box mtcnn|count]]
 
-For every video folder ``<frames>/<video>/`` (frames ``<video>_<NNN>_scene.jpg``), MTCNN
-(facenet-pytorch, weights inside the wheel) runs over the frames in batches, on copies
-downscaled so that their longer side is at most ``--max-side`` pixels, looking for faces of at
-least ``max(--min-face-size, --min-face-frac x shorter side)`` pixels, with an image pyramid of
-scale step ``--factor``. The most confident face
+For every video folder ``<frames>/<video>/`` (at any depth: a video id may hold folders;
+frames ``<video>_<NNN>_scene.jpg``), MTCNN (facenet-pytorch, weights inside the wheel) runs
+over the frames in batches, on copies downscaled so that their longer side is at most
+``--max-side`` pixels, looking for faces of at least ``max(--min-face-size, --min-face-frac x
+shorter side)`` pixels, with an image pyramid of scale step ``--factor``. The most confident face
 of each frame gives
 
 * ``<video>_<NNN>_scene.dat``: 4 lines x, y, w, h in full-frame pixels (CDCN / FAS-SGTD format);
@@ -22,6 +23,12 @@ batches, so a run killed at any point and run again gives byte-identical outputs
 ``<frames>/summary.json`` counts frames, faces and failures: ``no_face``, ``unreadable_frame``
 (both named frame by frame), ``no_frames`` (a folder without frames), ``error`` (anything
 unexpected, with its message). A video none of whose frames can be read gets no ``faces.json``.
+
+``--boxes shipped`` takes the boxes a dataset ships instead (Replay-Attack's face locations,
+SiW's ``.face`` files; :mod:`data.shipped_boxes`), landmarks being the mean layout inside the
+box. A frame without a shipped box goes to MTCNN (``--missing-box mtcnn``, the default; counted
+as ``mtcnn_fallback``, frame by frame) or gets no box (``--missing-box count``: counted as
+``no_shipped_box``).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import cv2
 import numpy as np
 
 from fas_core import fileio
+from fas_core.datasets import DATASETS
 from fas_core.face_detector import (
     FACES_INDEX,
     PIPELINE_DETECTOR,
@@ -47,6 +55,8 @@ from fas_core.face_detector import (
 from fas_core.shards import Shard
 from fas_core.stage_cli import stage_main, stage_parser
 from fas_core.stages import VideoResult, find_frame_videos, frames_or_failure, run_stage
+
+from .shipped_boxes import MISSING_BOX_RULES, ShippedBoxes, read_source_frames, shipped_faces
 
 # The stage's defaults live in fas_core.face_detector (predict uses the same boxes as the test split).
 DEFAULT_BATCH = 16
@@ -129,9 +139,47 @@ def _detect_frames(res: VideoResult, frames_root: Path, indices: list[int], dete
     return faces, sizes, failures
 
 
+def _frame_size(res: VideoResult, frames_root: Path, indices: list[int]) -> dict[int, tuple[int, int]]:
+    """Sizes of the frames of a video whose boxes need no detection: the first readable frame's for all."""
+    for idx in indices:
+        try:
+            h, w = fileio.read_image(_frame_file(frames_root, res.video, idx)).shape[:2]
+            return {i: (w, h) for i in indices}
+        except (OSError, ValueError) as e:
+            res.messages.append(f"{res.video}: {e}")
+    return {}
+
+
+def _shipped_frames(res: VideoResult, frames_root: Path, indices: list[int], shipped: ShippedBoxes,
+                    settings: dict[str, Any], batch_size: int, threads: int
+                    ) -> tuple[dict[int, Face | None], dict[int, tuple[int, int]], dict[int, str], dict[str, Any]]:
+    """Faces from the dataset's boxes; frames without one go to MTCNN (counted ``mtcnn_fallback``) or are
+    counted (``no_shipped_box``), as ``shipped.missing_box`` says."""
+    boxes = shipped.source_boxes(res.video)
+    if boxes is None:
+        res.messages.append(f"{res.video}: the dataset ships no face boxes for this video")
+    faces = shipped_faces(boxes, read_source_frames(frames_root, res.video), indices)
+    sizes = _frame_size(res, frames_root, indices)
+    lacking = [i for i in indices if faces[i] is None]
+    failures: dict[int, str] = {}
+    described = shipped.describe()
+    if lacking and shipped.missing_box == "mtcnn":
+        detector = get_detector({**settings, "batch_size": batch_size}, threads)
+        found, found_sizes, failures = _detect_frames(res, frames_root, lacking, detector, batch_size)
+        faces.update(found)
+        sizes.update(found_sizes)
+        described["fallback"] = detector.settings()
+    for idx in lacking:
+        if shipped.missing_box == "count":
+            failures[idx] = "no_shipped_box"
+        elif idx not in failures:
+            res.frame_failed("mtcnn_fallback", idx)
+    return faces, sizes, failures, described
+
+
 def detect_video(video: str, frames_root: str | Path, settings: dict[str, Any], batch_size: int = DEFAULT_BATCH,
-                 threads: int = 1) -> VideoResult:
-    """Detect faces in every frame of ``video``; write ``.dat`` boxes, then ``faces.json``.
+                 threads: int = 1, shipped: ShippedBoxes | None = None) -> VideoResult:
+    """Detect faces in every frame of ``video`` (or take the dataset's boxes); write ``.dat``, then ``faces.json``.
 
     A video none of whose frames can be read fails and gets no ``faces.json``, so that a later
     run tries it again (after the permissions are fixed, say).
@@ -143,8 +191,13 @@ def detect_video(video: str, frames_root: str | Path, settings: dict[str, Any], 
     indices = frames_or_failure(res, folder)
     if not indices:
         return res
-    detector = get_detector({**settings, "batch_size": batch_size}, threads)
-    faces, sizes, failures = _detect_frames(res, frames_root, indices, detector, batch_size)
+    if shipped is None:
+        detector = get_detector({**settings, "batch_size": batch_size}, threads)
+        faces, sizes, failures = _detect_frames(res, frames_root, indices, detector, batch_size)
+        described = detector.settings()
+    else:
+        faces, sizes, failures, described = _shipped_frames(res, frames_root, indices, shipped, settings,
+                                                            batch_size, threads)
     res.frames = len(indices)
     for idx, kind in sorted(failures.items()):
         res.frame_failed(kind, idx)
@@ -162,7 +215,7 @@ def detect_video(video: str, frames_root: str | Path, settings: dict[str, Any], 
         fileio.write_bbox(fileio.bbox_path(frames_root, video, idx), face.box)
         res.faces += 1
     frame_size = sizes[min(sizes)]
-    index = make_faces_index(video, frame_size, faces, sizes, failures, detector.settings())
+    index = make_faces_index(video, frame_size, faces, sizes, failures, described)
     fileio.write_json(faces_index_path(frames_root, video), index)  # last: marks the video as detected
     return res
 
@@ -171,8 +224,14 @@ def detect_faces(frames_root: str | Path, batch_size: int = DEFAULT_BATCH, worke
                  min_face_size: float = DEFAULT_MIN_FACE, min_face_frac: float = DEFAULT_MIN_FACE_FRAC,
                  downscale: float | None = None, max_side: int | None = DEFAULT_MAX_SIDE,
                  factor: float = DEFAULT_FACTOR, device: str | None = None, overwrite: bool = False,
-                 videos: list[str] | None = None, shard: Shard | None = None) -> dict[str, Any]:
-    """Run face detection over every video folder under ``frames_root`` (those of ``shard``); returns the summary."""
+                 videos: list[str] | None = None, shard: Shard | None = None,
+                 shipped: ShippedBoxes | None = None) -> dict[str, Any]:
+    """Run face detection over every video folder under ``frames_root`` (those of ``shard``); returns the summary.
+
+    ``shipped``: take the dataset's own boxes instead (:mod:`data.shipped_boxes`).
+    """
+    if shipped is not None:
+        shipped.check()
     all_videos = find_frame_videos(frames_root)
     if videos:
         missing = sorted(set(videos) - set(all_videos))
@@ -185,18 +244,20 @@ def detect_faces(frames_root: str | Path, batch_size: int = DEFAULT_BATCH, worke
                 "max_side": max_side, "factor": float(factor), "device": device or "auto"}
     FaceDetector.check_settings(**{k: v for k, v in settings.items() if k != "device"})
     process = functools.partial(_detect_video_auto, frames_root=str(frames_root), settings=settings,
-                                batch_size=batch_size, threads=threads)
+                                batch_size=batch_size, threads=threads, shipped=shipped)
     root = Path(frames_root)
+    extra: dict[str, Any] = {"detector": {**settings, "batch_size": batch_size, "threads": threads}}
+    if shipped is not None:
+        extra["boxes"] = shipped.describe()
     return run_stage("detect_faces", all_videos, process, root, workers=workers, overwrite=overwrite, shard=shard,
-                     is_finished=lambda v: faces_index_path(root, v).is_file(),
-                     extra_summary={"detector": {**settings, "batch_size": batch_size, "threads": threads}})
+                     is_finished=lambda v: faces_index_path(root, v).is_file(), extra_summary=extra)
 
 
 def _detect_video_auto(video: str, frames_root: str, settings: dict[str, Any], batch_size: int,
-                       threads: int) -> VideoResult:
+                       threads: int, shipped: ShippedBoxes | None = None) -> VideoResult:
     """Resolve ``device='auto'`` inside the worker (never initialise CUDA before the pool forks)."""
     return detect_video(video, frames_root, {**settings, "device": resolve_device(settings["device"])}, batch_size,
-                        threads)
+                        threads, shipped)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,7 +281,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
     p.add_argument("--overwrite", action="store_true", help="redo videos that already have faces.json")
     p.add_argument("--videos", nargs="+", default=None, help="only these video folders")
+    p.add_argument("--boxes", choices=("mtcnn", "shipped"), default="mtcnn",
+                   help="mtcnn (default), or the face boxes the dataset ships (Replay-Attack, SiW; needs --dataset "
+                        "and --dataset-root)")
+    p.add_argument("--dataset", choices=DATASETS, default=None, help="--boxes shipped: the dataset")
+    p.add_argument("--dataset-root", default=None, help="--boxes shipped: the dataset's root (its face-box files)")
+    p.add_argument("--missing-box", choices=MISSING_BOX_RULES, default="mtcnn",
+                   help="--boxes shipped: a frame without a shipped box gets MTCNN's (default; counted as "
+                        "mtcnn_fallback) or none (count: counted as no_shipped_box)")
     return p
+
+
+def shipped_from_args(a: argparse.Namespace) -> ShippedBoxes | None:
+    """The shipped-box source of the command line, or None for MTCNN; bad combinations are errors."""
+    if a.boxes == "mtcnn":
+        if a.dataset or a.dataset_root:
+            raise ValueError("--dataset and --dataset-root go with --boxes shipped")
+        return None
+    if not a.dataset or not a.dataset_root:
+        raise ValueError("--boxes shipped needs --dataset NAME and --dataset-root DIR (where its face-box files are)")
+    return ShippedBoxes(a.dataset, a.dataset_root, a.missing_box)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         return detect_faces(a.frames, batch_size=a.batch_size, workers=a.workers, threads=a.threads,
                             min_face_size=a.min_face_size, min_face_frac=a.min_face_frac, downscale=a.downscale,
                             max_side=a.max_side or None, factor=a.factor, device=a.device, overwrite=a.overwrite,
-                            videos=a.videos, shard=a.shard)
+                            videos=a.videos, shard=a.shard, shipped=shipped_from_args(a))
 
     return stage_main("detect_faces", build_parser(), run, argv)
 

@@ -1,12 +1,32 @@
-"""Frame extraction (docs/data.md, stage 1).
+"""Frame extraction (docs/data.md, stage 1; other datasets: docs/datasets.md, "Preprocessing").
 
-    python -m data.extract_frames --videos DIR --out <work>/frames [--every K] [--max-frames N] [--workers W]
-        [--shard I/N]
+    python -m data.extract_frames --videos DIR --out <work>/frames [--dataset NAME] [--every K] [--max-frames N]
+        [--train-max-frames N] [--spread K [--spread-offset S]] [--max-side PX] [--workers W] [--shard I/N]
 
-Every video file under ``--videos`` (recursively: ``*.avi``, ``*.mp4``, ``*.mov``) gives
-``<out>/<video>/<video>_<NNN>_scene.jpg``: source frames 0, K, 2K, ... numbered 1, 2, 3, ...
-by the frames actually written (1-based, 3 digits: the CDCN / FAS-SGTD convention; the
-DSDG script never advanced its counter and kept one frame per video).
+The videos under ``--videos`` are found with the dataset's scanner (``--dataset``, default
+``oulu``; :func:`fas_core.datasets.scan.find_dataset_videos`): every file named like one of the
+dataset's videos, by its video id. A folder holding another dataset is refused. Each video gives
+``<out>/<video id>/<name>_<NNN>_scene.jpg``, ``<name>`` being the id's last part (OULU-NPU's ids
+are flat: ``<out>/1_1_01_1/1_1_01_1_001_scene.jpg``; CASIA-FASD's are not:
+``<out>/train_release/1/HR_1/HR_1_001_scene.jpg``), numbered 1, 2, 3, ... by the frames
+actually written (1-based, 3 digits: the CDCN / FAS-SGTD convention; the DSDG script never
+advanced its counter and kept one frame per video).
+
+Which source frames (0-based) are written:
+
+* ``--every K``: frames 0, K, 2K, ... (default 1: all), at most ``--max-frames N`` of them;
+* ``--train-max-frames N``: at most N frames of each video of the release's training split
+  (SiW protocol 1 trains on the first 60 frames of every Train video and tests on all);
+* ``--spread K``: the cross-domain papers' frames ``S + j * floor(n / K)``, j = 0..K-1, of a
+  video of n frames (``--spread-offset S``, default 6); a video shorter than that gives its
+  last frame for the indices past its end (and no frame twice).
+
+Frames come out upright and bounded: the videos a dataset stores upside down
+(:attr:`fas_core.datasets.base.VideoInfo.upside_down`, five MSU-MFSD android videos) are turned
+by 180 degrees, and ``--max-side PX`` shrinks frames whose longer side exceeds it (SiW's 1080p
+videos: about 6 MB of JPEG per second of video at full size). ``<video>/source_frames.json``
+records the source frame of every written frame, the turn and the scale, so that face boxes
+shipped with the dataset (``data.detect_faces --boxes shipped``) land on the written frames.
 
 Resumable (a video whose folder holds ``.done`` is skipped; frames are written atomically),
 parallel over videos (``--shard i/n``: a part of them), with a progress bar and
@@ -25,52 +45,109 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from fas_core import fileio
-from fas_core.oulu import VIDEO_EXTENSIONS
+from fas_core.datasets import DATASETS, get_dataset
+from fas_core.datasets.scan import find_dataset_videos
 from fas_core.shards import Shard
 from fas_core.stage_cli import stage_main, stage_parser
 from fas_core.stages import SUMMARY, VideoResult, remove_temp_files, run_stage
 from fas_core.video_read import CheckedCapture
 
-# Video name -> file. Filled before the worker pool forks, so workers inherit it instead of
-# receiving the whole mapping with every task.
-_VIDEO_PATHS: dict[str, Path] = {}
 SUMMARY_COPY = "extract_frames_summary.json"
+SOURCE_INDEX = "source_frames.json"  # per video: written frame -> source frame, turn and scale
+DEFAULT_SPREAD_OFFSET = 6  # the cross-domain papers' first frame
 
 
-def find_videos(root: str | Path) -> dict[str, Path]:
-    """Map video name (file stem) -> path for the video files under ``root``, searched recursively.
+@dataclass(frozen=True)
+class FrameRule:
+    """Which source frames a video gives (see the module docstring)."""
 
-    Two files with the same stem would write into the same frame folder, so that is an error.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"video folder not found: {root}")
-    found: dict[str, Path] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for f in sorted(filenames):
-            if f.lower().endswith(VIDEO_EXTENSIONS) and not f.startswith("."):
-                path = Path(dirpath) / f
-                stem = path.stem
-                if stem in found:
-                    raise ValueError(f"two videos named '{stem}': {found[stem]} and {path}")
-                found[stem] = path
-    return dict(sorted(found.items()))
+    every: int = 1
+    max_frames: int | None = None
+    train_max_frames: int | None = None
+    spread: int | None = None
+    spread_offset: int = DEFAULT_SPREAD_OFFSET
+    max_side: int | None = None
+
+    def check(self) -> None:
+        for name in ("every", "max_frames", "train_max_frames", "spread", "max_side"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.spread_offset < 0:
+            raise ValueError(f"--spread-offset must be at least 0, got {self.spread_offset}")
+        if self.spread is not None and (self.every != 1 or self.max_frames is not None):
+            raise ValueError("--spread picks its own frames: it takes neither --every nor --max-frames")
+
+    def cap_for(self, release_split: str) -> int | None:
+        """The most frames a video of this release split may give."""
+        caps = [c for c in (self.max_frames, self.train_max_frames if release_split == "train" else None) if c]
+        return min(caps) if caps else None
 
 
-def _remove_frames_after(folder: Path, video: str, keep: int) -> None:
-    """Frames numbered above ``keep``: left by an interrupted run with other --every/--max-frames."""
-    for idx in fileio.list_frame_indices(folder, video):
+@dataclass(frozen=True)
+class Job:
+    """One video to extract: its file and what its dataset says about it."""
+
+    path: Path
+    upside_down: bool = False
+    release_split: str = ""
+
+
+# Video id -> job. Filled before the worker pool forks, so workers inherit it instead of
+# receiving the whole mapping with every task.
+_JOBS: dict[str, Job] = {}
+
+
+def find_videos(root: str | Path, dataset: str = "oulu") -> dict[str, Path]:
+    """Video id -> file of the ``dataset`` videos under ``root`` (the dataset's scanner, its checks included)."""
+    return {video: job.path for video, job in find_jobs(root, dataset).items()}
+
+
+def find_jobs(root: str | Path, dataset: str = "oulu") -> dict[str, Job]:
+    """Video id -> :class:`Job` for the video files of ``dataset`` under ``root`` (frame folders are not videos)."""
+    result = find_dataset_videos(get_dataset(dataset), root)
+    jobs = {}
+    for video, path in result.paths.items():
+        if path.is_file():
+            info = result.videos[video]
+            jobs[video] = Job(path, info.upside_down, info.release_split)
+    return dict(sorted(jobs.items()))
+
+
+def spread_indices(n: int, k: int, offset: int = DEFAULT_SPREAD_OFFSET) -> list[int]:
+    """The frames ``offset + j * floor(n / k)`` (j < k) of a video of ``n`` frames, kept inside it, each once."""
+    if n <= 0:
+        return []
+    return sorted({min(offset + j * (n // k), n - 1) for j in range(k)})
+
+
+def count_frames(path: Path) -> int:
+    """Frames a video really has (decoded, not announced: containers misreport it)."""
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+    n = 0
+    try:
+        while cap.grab():
+            n += 1
+    finally:
+        cap.release()
+    return n
+
+
+def _remove_frames_after(out_root: Path, video: str, keep: int) -> None:
+    """Frames numbered above ``keep``: left by an interrupted run with another frame rule."""
+    for idx in fileio.list_frame_indices(out_root / video, video):
         if idx > keep:
-            fileio.frame_path(folder.parent, video, idx).unlink(missing_ok=True)
+            fileio.frame_path(out_root, video, idx).unlink(missing_ok=True)
 
 
 def _unusable_file(video: str, src: Path) -> tuple[str, str] | None:
@@ -84,96 +161,156 @@ def _unusable_file(video: str, src: Path) -> tuple[str, str] | None:
     return None
 
 
-def _write_frames(cap: CheckedCapture, res: VideoResult, out_root: Path, every: int, max_frames: int | None,
-                  quality: int) -> tuple[int, int, bool]:
-    """Write every ``every``-th frame that decodes fully; ``(frames decoded, frames written, reached the end)``.
+def _scale_of(frame: np.ndarray, max_side: int | None) -> float:
+    side = max(frame.shape[:2])
+    return 1.0 if not max_side or side <= max_side else max_side / side
+
+
+def upright(frame: np.ndarray, turn: bool, scale: float) -> np.ndarray:
+    """The frame turned by 180 degrees when stored upside down, shrunk by ``scale`` (area averaging)."""
+    if turn:
+        frame = cv2.rotate(frame, cv2.ROTATE_180)
+    if scale != 1.0:
+        h, w = frame.shape[:2]
+        frame = cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return frame
+
+
+@dataclass
+class Written:
+    """What one video's extraction wrote."""
+
+    decoded: int = 0
+    sources: dict[int, int] | None = None  # written frame (1-based) -> source frame (0-based)
+    reached_end: bool = False
+    size: tuple[int, int] | None = None  # source frame (W, H)
+    scale: float = 1.0
+
+
+def _write_frames(cap: CheckedCapture, res: VideoResult, out_root: Path, wanted: Callable[[int], bool],
+                  last: int | None, cap_frames: int | None, job: Job, rule: FrameRule, quality: int) -> Written:
+    """Write the wanted frames that decode fully, turned and scaled.
 
     A frame the decoder reported an error for (a cut file's last frame, damaged data) is dropped
     and counted as ``damaged_frame`` under its number in the source video.
     """
-    decoded = written = 0
-    while max_frames is None or written < max_frames:
+    out = Written(sources={})
+    while cap_frames is None or len(out.sources) < cap_frames:
+        if last is not None and out.decoded > last:
+            return out
         frame, errors = cap.read()
         if frame is None:
-            return decoded, written, True
-        decoded += 1
-        if (decoded - 1) % every:
+            out.reached_end = True
+            return out
+        out.decoded += 1
+        if not wanted(out.decoded - 1):
             continue
         if errors:
-            res.frame_failed("damaged_frame", decoded, f"{res.video}: source frame {decoded} did not decode fully "
-                                                       f"({errors[-1]}); dropped")
+            res.frame_failed("damaged_frame", out.decoded, f"{res.video}: source frame {out.decoded} did not decode "
+                                                           f"fully ({errors[-1]}); dropped")
             continue
-        written += 1  # the counter the DSDG script forgot to advance
-        fileio.write_image(fileio.frame_path(out_root, res.video, written), frame, jpeg_quality=quality)
-    return decoded, written, False
+        if out.size is None:
+            out.size, out.scale = (frame.shape[1], frame.shape[0]), _scale_of(frame, rule.max_side)
+        written = len(out.sources) + 1  # the counter the DSDG script forgot to advance
+        image = upright(frame, job.upside_down, out.scale)
+        fileio.write_image(fileio.frame_path(out_root, res.video, written), image, jpeg_quality=quality)
+        out.sources[written] = out.decoded - 1
+    return out
 
 
-def extract_video(video: str, out_root: str | Path, every: int = 1, max_frames: int | None = None,
-                  quality: int = 95, path: str | Path | None = None) -> VideoResult:
-    """Write every ``every``-th frame of one video (at most ``max_frames``); mark the folder done.
+def _selection(job: Job, rule: FrameRule) -> tuple[Callable[[int], bool], int | None]:
+    """``(wanted(source index), last source index to read or None)`` of a video under ``rule``."""
+    if rule.spread is None:
+        return (lambda i: i % rule.every == 0), None
+    chosen = set(spread_indices(count_frames(job.path), rule.spread, rule.spread_offset))
+    return chosen.__contains__, max(chosen, default=-1)
 
-    ``path`` defaults to the file registered by :func:`extract_frames` for ``video``.
-    """
+
+def _source_index(video: str, job: Job, written: Written) -> dict[str, Any]:
+    return {"video": video, "source": job.path.name, "frame_size": list(written.size or ()),
+            "turned_180": job.upside_down, "scale": written.scale,
+            "frames": {f"{k:03d}": v for k, v in sorted((written.sources or {}).items())}}
+
+
+def extract_video(video: str, out_root: str | Path, rule: FrameRule = FrameRule(), quality: int = 95,
+                  job: Job | None = None) -> VideoResult:
+    """Write the frames ``rule`` picks from one video (``job``: default the registered one); mark the folder done."""
     cv2.setNumThreads(1)  # parallelism comes from the process pool
     out_root = Path(out_root)
-    src = Path(path) if path is not None else _VIDEO_PATHS[video]
+    job = job or _JOBS[video]
     folder = out_root / video
     res = VideoResult(video=video)
-    problem = _unusable_file(video, src)
+    problem = _unusable_file(video, job.path)
     if problem:
         return res.fail(*problem)
-    with CheckedCapture(src) as cap:
+    with CheckedCapture(job.path) as cap:
         if not cap.is_opened():
-            return res.fail("corrupt_video", f"{video}: cannot open {src} (corrupt or unsupported format)")
+            return res.fail("corrupt_video", f"{video}: cannot open {job.path} (corrupt or unsupported format)")
         announced = cap.announced_frames()
         remove_temp_files(folder)
-        decoded, written, reached_end = _write_frames(cap, res, out_root, every, max_frames, quality)
-    if written == 0:
-        kind = "corrupt_video" if announced > 0 or decoded > 0 else "empty_video"
-        return res.fail(kind, f"{video}: no frame could be decoded fully from {src} ({announced} announced)")
-    if reached_end and announced > 0 and decoded < 0.9 * announced:
+        wanted, last = _selection(job, rule)
+        written = _write_frames(cap, res, out_root, wanted, last, rule.cap_for(job.release_split), job, rule, quality)
+    n = len(written.sources or {})
+    if n == 0:
+        kind = "corrupt_video" if announced > 0 or written.decoded > 0 else "empty_video"
+        return res.fail(kind, f"{video}: no frame could be decoded fully from {job.path} ({announced} announced)")
+    if written.reached_end and announced > 0 and written.decoded < 0.9 * announced:
         # Keep what was decoded, but say so: the file is damaged after frame `decoded`.
         res.failures["truncated_video"] += 1
-        res.messages.append(f"{video}: decoded {decoded} of {announced} announced frames of {src}")
-    _remove_frames_after(folder, video, keep=written)
-    res.frames = written
+        res.messages.append(f"{video}: decoded {written.decoded} of {announced} announced frames of {job.path}")
+    _remove_frames_after(out_root, video, keep=n)
+    fileio.write_json(folder / SOURCE_INDEX, _source_index(video, job, written))
+    res.frames = n
     fileio.mark_done(folder)
     return res
 
 
 def extract_frames(videos_dir: str | Path, out_root: str | Path, every: int = 1, max_frames: int | None = None,
-                   workers: int = 1, quality: int = 95, shard: Shard | None = None) -> dict[str, Any]:
-    """Run the stage over every video under ``videos_dir`` (those of ``shard``); returns (and writes) the summary."""
-    if every < 1:
-        raise ValueError(f"--every must be at least 1, got {every}")
-    if max_frames is not None and max_frames < 1:
-        raise ValueError(f"--max-frames must be at least 1, got {max_frames}")
-    videos = find_videos(videos_dir)
-    if not videos:
-        raise ValueError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) found under {videos_dir}")
-    _VIDEO_PATHS.clear()
-    _VIDEO_PATHS.update(videos)
-    process = functools.partial(extract_video, out_root=str(out_root), every=every, max_frames=max_frames,
-                                quality=quality)
+                   workers: int = 1, quality: int = 95, shard: Shard | None = None, dataset: str = "oulu",
+                   rule: FrameRule | None = None) -> dict[str, Any]:
+    """Run the stage over the ``dataset`` videos under ``videos_dir`` (those of ``shard``); returns (and writes) the
+    summary. ``rule`` (when given) replaces ``every`` and ``max_frames``."""
+    rule = rule or FrameRule(every=every, max_frames=max_frames)
+    rule.check()
+    jobs = find_jobs(videos_dir, dataset)
+    if not jobs:
+        raise ValueError(f"no video files of {get_dataset(dataset).title} found under {videos_dir}")
+    _JOBS.clear()
+    _JOBS.update(jobs)
+    process = functools.partial(extract_video, out_root=str(out_root), rule=rule, quality=quality)
+    extra = {"videos_dir": str(videos_dir), "dataset": dataset, "every": rule.every, "max_frames": rule.max_frames,
+             "rule": asdict(rule), "turned_180": sorted(v for v, j in jobs.items() if j.upside_down)}
     # data.detect_faces writes its own summary.json into the same root; keep this one as SUMMARY_COPY too.
-    return run_stage("extract_frames", list(videos), process, out_root, workers=workers, shard=shard,
-                     summary_names=(SUMMARY, SUMMARY_COPY),
-                     extra_summary={"videos_dir": str(videos_dir), "every": every, "max_frames": max_frames})
+    return run_stage("extract_frames", list(jobs), process, out_root, workers=workers, shard=shard,
+                     summary_names=(SUMMARY, SUMMARY_COPY), extra_summary=extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = stage_parser(
-        "extract_frames", "Extract frames of every video under a folder to <out>/<video>/<video>_<NNN>_scene.jpg.",
-        {"--videos": "folder searched recursively for *.avi, *.mp4, *.mov", "--out": "frames root, e.g. <work>/frames"})
+        "extract_frames", "Extract frames of every video of a dataset under a folder to "
+                          "<out>/<video id>/<name>_<NNN>_scene.jpg.",
+        {"--videos": "dataset root, searched recursively for its videos (*.avi, *.mp4, *.mov)",
+         "--out": "frames root, e.g. <work>/frames"})
+    parser.add_argument("--dataset", choices=DATASETS, default="oulu", help="whose naming the videos follow "
+                        "(default oulu)")
     parser.add_argument("--every", type=int, default=1, help="keep every K-th frame (default 1: all)")
     parser.add_argument("--max-frames", type=int, default=None, help="at most N frames per video (default: all)")
+    parser.add_argument("--train-max-frames", type=int, default=None,
+                        help="at most N frames of each video of the release's training split (SiW P1: 60)")
+    parser.add_argument("--spread", type=int, default=None,
+                        help="K frames offset + j * floor(n / K) per video (the cross-domain papers' frames)")
+    parser.add_argument("--spread-offset", type=int, default=DEFAULT_SPREAD_OFFSET,
+                        help=f"first frame of --spread (default {DEFAULT_SPREAD_OFFSET})")
+    parser.add_argument("--max-side", type=int, default=None, help="shrink frames whose longer side exceeds PX")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     def run(a: argparse.Namespace) -> dict[str, Any]:
-        return extract_frames(a.videos, a.out, a.every, a.max_frames, a.workers, a.quality, a.shard)
+        rule = FrameRule(a.every, a.max_frames, a.train_max_frames, a.spread, a.spread_offset, a.max_side)
+        return extract_frames(a.videos, a.out, workers=a.workers, quality=a.quality, shard=a.shard,
+                              dataset=a.dataset, rule=rule)
 
     return stage_main("extract_frames", build_parser(), run, argv)
 

@@ -2,6 +2,7 @@
 
     python -m data.make_lists DATASET --videos ROOT --out DIR [--protocol NAME]
     python -m data.make_lists mcio --target {O,C,I,M,all} --root O=DIR --root C=DIR --root I=DIR --root M=DIR --out DIR
+        [--work O=WORK --work C=WORK --work I=WORK --work M=WORK --link-work DIR]
 
 DATASET is one of ``oulu``, ``replay_attack``, ``casia_fasd``, ``msu_mfsd``, ``siw``,
 ``replay_mobile``. Videos are found under ``--videos`` (files ``*.avi``/``*.mp4``/``*.mov`` or
@@ -14,7 +15,10 @@ match no video name of the dataset. A folder that holds another dataset is refus
 
 ``mcio`` writes the cross-domain leave-one-out task (:mod:`fas_core.datasets.mcio`) to
 ``DIR/<task>/{Train,Dev,Test}.txt`` (e.g. ``DIR/OCI_to_M/``) with ``<domain>/<video_id>`` ids and
-a ``summary.json`` per task.
+a ``summary.json`` per task. With ``--work`` (each domain's preprocessing work tree) and
+``--link-work DIR``, ``DIR/<folder>/<D>`` becomes a link to ``<work of D>/<folder>`` for every
+folder of the work trees (``frames``, ``depth``, ``crops``, ...): one work tree whose ids are the
+tasks' ``<D>/<video id>``, what a training config with ``data.dataset: mcio`` reads.
 """
 
 from __future__ import annotations
@@ -81,20 +85,48 @@ def make_oulu_lists(videos_dir: str | Path, out_dir: str | Path, protocol: str =
 
 
 # ----------------------------------------------------------------------------- cross-domain tasks
-def parse_roots(values: list[str] | None) -> dict[str, str]:
+def parse_roots(values: list[str] | None, flag: str = "--root") -> dict[str, str]:
     """``['O=/data/oulu', ...]`` -> ``{'O': '/data/oulu', ...}``; all four domains are needed."""
     roots: dict[str, str] = {}
     for value in values or []:
         domain, sep, folder = value.partition("=")
         if not sep or domain not in mcio.DOMAINS or not folder:
-            raise ValueError(f"--root {value!r}: expected D=DIR with D one of {', '.join(mcio.DOMAINS)}")
+            raise ValueError(f"{flag} {value!r}: expected D=DIR with D one of {', '.join(mcio.DOMAINS)}")
         if domain in roots:
-            raise ValueError(f"--root {domain} is given twice")
+            raise ValueError(f"{flag} {domain} is given twice")
         roots[domain] = folder
     missing = [d for d in mcio.DOMAINS if d not in roots]
     if missing:
-        raise ValueError("every task uses all four domains: give " + " ".join(f"--root {d}=DIR" for d in missing))
+        raise ValueError("every task uses all four domains: give " + " ".join(f"{flag} {d}=DIR" for d in missing))
     return roots
+
+
+def link_domain_work(work_roots: dict[str, str], out: str | Path) -> list[Path]:
+    """``out/<folder>/<D>`` -> ``<work of D>/<folder>`` for every folder of the domains' work trees (lists aside).
+
+    Links already pointing where they should are kept; anything else in their place is an error.
+    Returns the links made or kept.
+    """
+    out = Path(out)
+    links = []
+    for domain, work in sorted(work_roots.items()):
+        work = Path(work).resolve()
+        if not work.is_dir():
+            raise FileNotFoundError(f"--work {domain}: work tree not found: {work}")
+        for folder in sorted(p for p in work.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if folder.name == "lists":
+                continue
+            link = out / folder.name / domain
+            if link.is_symlink() and link.resolve() == folder.resolve():
+                links.append(link)
+                continue
+            if link.exists() or link.is_symlink():
+                raise ValueError(f"{link} exists and is not a link to {folder}: remove it or choose another "
+                                 "--link-work folder")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(folder, target_is_directory=True)
+            links.append(link)
+    return links
 
 
 def scan_domains(roots: dict[str, str]) -> dict[str, ScanResult]:
@@ -201,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="protocol name, a family with folds (oulu 3, 4; siw P2, P3) or all (default)")
     parser.add_argument("--target", choices=list(mcio.SOURCES) + ["all"], help="mcio: the held-out domain")
     parser.add_argument("--root", action="append", metavar="D=DIR", help="mcio: a domain's dataset root (all four)")
+    parser.add_argument("--work", action="append", metavar="D=DIR",
+                        help="mcio: a domain's preprocessing work tree (all four), linked into --link-work")
+    parser.add_argument("--link-work", default=None, metavar="DIR",
+                        help="mcio: make DIR/<folder>/<D> links to each domain's work folders (the tasks' work tree)")
     return parser
 
 
@@ -208,13 +244,18 @@ def run(args: argparse.Namespace) -> None:
     if args.dataset == "mcio":
         if args.videos or not args.target:
             raise ValueError("mcio takes --target {O,C,I,M,all} and --root D=DIR for each domain, not --videos")
+        if bool(args.work) != bool(args.link_work):
+            raise ValueError("--work D=DIR (all four) and --link-work DIR go together")
         for summary in make_mcio_lists(args.target, parse_roots(args.root), args.out):
             print_mcio_summary(summary)
+        if args.link_work:
+            links = link_domain_work(parse_roots(args.work, "--work"), args.link_work)
+            print(f"[make_lists] {len(links)} links to the domains' work folders under {args.link_work}")
         return
     if not args.videos:
         raise ValueError(f"--videos is required for dataset {args.dataset}")
-    if args.target or args.root:
-        raise ValueError("--target and --root belong to mcio")
+    if args.target or args.root or args.work or args.link_work:
+        raise ValueError("--target, --root, --work and --link-work belong to mcio")
     print_summary(make_dataset_lists(args.dataset, args.videos, args.out, args.protocol))
 
 

@@ -4,6 +4,9 @@ Each spoof frame of the training list is one sample; it is paired with a live fr
 subject (OULU user), taken at random from any phone and session, and labelled with its spoof
 type (OULU file codes 2, 3, 4, 5 -> classes 0..3). The partner is drawn from the per-sample seed
 that the engine's sampler passes with the index, so a run is reproducible and resumable.
+Other datasets (``data.dataset``): subjects and attack types come from the dataset's naming
+(:func:`fas_core.datasets.listing.parse_listed`; a cross-domain subject keeps its domain), the
+classes being the list's attack types in sorted order.
 
 Faces are the DSDG crop: the detector box at scale 1.0, resized to 256x256, RGB in [0, 1], no
 augmentation. Two sources give the same images:
@@ -29,10 +32,10 @@ from torch.utils.data import Dataset
 
 from fas_core import fileio
 from fas_core.crop import crop_face, scale_box
-from fas_core.oulu import parse_video_name
-from fas_core.video_data import VideoEntry, evenly_spaced, load_split
+from fas_core.datasets.listing import MCIO, domain_of, parse_listed
+from fas_core.video_data import VideoEntry, evenly_spaced, load_listed_split
 
-TYPE_OF_FILE_CODE = {2: 0, 3: 1, 4: 2, 5: 3}  # print 1, print 2, replay 1, replay 2
+OULU_SPOOF_TYPES = ("printer1", "printer2", "display1", "display2")  # file codes 2, 3, 4, 5 -> classes 0..3
 IMAGE_SIZE = 256
 
 
@@ -42,20 +45,32 @@ class FrameRef:
     index: int  # 1-based frame number
 
 
-def subject_of(video: str) -> str:
-    """The subject (OULU user) of a video name; the error names the video when it is not OULU."""
+def subject_of(video: str, dataset: str = "oulu") -> str:
+    """The subject of a video (the OULU user); the error names the video when it is not one of ``dataset``'s."""
     try:
-        return parse_video_name(video).user
+        return parse_listed(dataset, video).subject
     except ValueError as e:
         raise ValueError(f"cannot pair '{video}' with a live video of its subject: {e}") from e
 
 
-def spoof_type_of(video: str) -> int:
+def spoof_name(video: str, dataset: str = "oulu") -> str:
+    """The attack type of an attack video (a cross-domain one keeps its domain: ``O/printer1``)."""
+    info = parse_listed(dataset, video)
+    if info.species == "live":
+        raise ValueError(f"'{video}' is a live video, not an attack")
+    return f"{domain_of(dataset, video)}/{info.attack}" if dataset == MCIO else info.attack
+
+
+def spoof_types(dataset: str, videos: Sequence[str]) -> tuple[str, ...]:
+    """The spoof-type classes: OULU's four instruments in file-code order, else the videos' attack types sorted."""
+    if dataset == "oulu":
+        return OULU_SPOOF_TYPES
+    return tuple(sorted({spoof_name(v, dataset) for v in videos}))
+
+
+def spoof_type_of(video: str, dataset: str = "oulu", types: Sequence[str] = OULU_SPOOF_TYPES) -> int:
     """Spoof-type class of an attack video (OULU file code 2..5 -> 0..3)."""
-    code = int(parse_video_name(video).file)
-    if code not in TYPE_OF_FILE_CODE:
-        raise ValueError(f"'{video}' has file code {code}, not an attack (2, 3, 4, 5)")
-    return TYPE_OF_FILE_CODE[code]
+    return list(types).index(spoof_name(video, dataset))
 
 
 def to_tensor(image_bgr: np.ndarray, size: int = IMAGE_SIZE) -> torch.Tensor:
@@ -92,11 +107,14 @@ class PairDataset(Dataset):
     """
 
     def __init__(self, list_path: str | Path, root: str | Path, source: str = "crops", scale: float = 1.0,
-                 size: int = IMAGE_SIZE, frames_per_video: int = 40, allow_missing: bool = False) -> None:
+                 size: int = IMAGE_SIZE, frames_per_video: int = 40, allow_missing: bool = False,
+                 dataset: str = "oulu") -> None:
         kind = "crops" if source == "crops" else "frames"
         self.list_path = Path(list_path)
+        self.dataset = dataset
         self.reader = FaceReader(source, root, scale, size)
-        entries = load_split(list_path, root, kind=kind, allow_missing=allow_missing)
+        entries = load_listed_split(dataset, list_path, root, kind=kind, allow_missing=allow_missing)
+        self.type_names = spoof_types(dataset, [e.video for e in entries if e.label != 1])
         self.spoofs, self.types, self.live_pool, self.dropped = self._index(entries, frames_per_video)
         if not self.spoofs:
             raise ValueError(f"{list_path}: no spoof frame has a live video of the same subject under {root} "
@@ -106,22 +124,21 @@ class PairDataset(Dataset):
                   f"subject and are not used: " + ", ".join(self.dropped[:10]) + (" ..." if len(self.dropped) > 10
                                                                                  else ""))
 
-    @staticmethod
-    def _index(entries: Sequence[VideoEntry], per_video: int
+    def _index(self, entries: Sequence[VideoEntry], per_video: int
                ) -> tuple[list[FrameRef], list[int], dict[str, list[FrameRef]], list[str]]:
         live_pool: dict[str, list[FrameRef]] = {}
         for e in entries:
             if e.label == 1:
-                live_pool.setdefault(subject_of(e.video), []).extend(
+                live_pool.setdefault(subject_of(e.video, self.dataset), []).extend(
                     FrameRef(e.video, i) for i in evenly_spaced(e.frames, per_video))
         spoofs, types, dropped = [], [], []
         for e in entries:
             if e.label == 1:
                 continue
-            if subject_of(e.video) not in live_pool:
+            if subject_of(e.video, self.dataset) not in live_pool:
                 dropped.append(e.video)
                 continue
-            t = spoof_type_of(e.video)
+            t = spoof_type_of(e.video, self.dataset, self.type_names)
             for i in evenly_spaced(e.frames, per_video):
                 spoofs.append(FrameRef(e.video, i))
                 types.append(t)
@@ -132,7 +149,7 @@ class PairDataset(Dataset):
 
     def partner(self, index: int, seed: int) -> FrameRef:
         """The live frame paired with spoof sample ``index`` under ``seed`` (a function of both)."""
-        pool = self.live_pool[subject_of(self.spoofs[index].video)]
+        pool = self.live_pool[subject_of(self.spoofs[index].video, self.dataset)]
         return pool[int(np.random.default_rng([int(seed), int(index)]).integers(len(pool)))]
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
@@ -143,7 +160,7 @@ class PairDataset(Dataset):
                 "type": torch.tensor(self.types[index], dtype=torch.long)}
 
     def subjects(self) -> list[str]:
-        return sorted({subject_of(r.video) for r in self.spoofs})
+        return sorted({subject_of(r.video, self.dataset) for r in self.spoofs})
 
     def eval_indices(self, n: int) -> list[int]:
         """``n`` sample indices spread over the whole set (fixed, for held-out reconstruction error)."""

@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from fas_core.engine import ENGINE_DEFAULTS, check_engine_settings, set_seed, tr
 from fas_core.errors import UserError, run_cli
 from fas_core.prepare import Prerequisite, ensure, python_module, show
 from fas_core.task import Task
-from fas_core.video_data import WorkPaths
+from fas_core.video_data import DATASET_KEYS, WorkPaths
 
 from . import losses as L
 from .dataset import PairDataset, mean_face_geometry
@@ -48,7 +48,8 @@ DEFAULTS: dict[str, Any] = {
               "log_every": 20, "image_every": 500, "eval_every": 2000, "ckpt_every": 500},
     "data": {
         "work": "datasets/demo_work",  # preprocessing work tree (frames/, depth/, lists/, crop caches)
-        "protocol": "1",  # OULU-NPU protocol whose Train list gives the pairs
+        **DATASET_KEYS,  # dataset (oulu | replay_attack | ... | mcio), domain_balance: fas_core/video_data.py
+        "protocol": "1",  # the protocol whose Train list gives the pairs (OULU: 1, 2, 3_k, 4_k; others: theirs)
         "train_list": "",  # default <work>/lists/Protocol_<p>/Train.txt (folds: Train_<k>.txt)
         "dev_list": "",  # held-out pairs for the reconstruction error; default .../Dev.txt
         "source": Typed(str, "crops", choices=("crops", "frames")),  # crops: cache made at crop_scale | frames
@@ -65,7 +66,9 @@ DEFAULTS: dict[str, Any] = {
     },
     "model": {
         "hdim": Typed(int, 128, low=1),  # size of each latent (type, spoof identity, live identity)
-        "num_types": Typed(int, 4, low=1),  # spoof types (OULU file codes 2,3,4,5)
+        # spoof types (OULU file codes 2,3,4,5); another dataset: at least its training list's attack types
+        # (CASIA-FASD, MSU-MFSD, Replay-Mobile 3, Replay-Attack 5, SiW 6, mcio their sum over the sources)
+        "num_types": Typed(int, 4, low=1),
         "freeze_classifier": False,  # true: keep the type classifier at its random init, as the original
     },
     "identity_net": {
@@ -116,7 +119,7 @@ def make_dataset(cfg: Any, split: str) -> PairDataset:
         raise FileNotFoundError(f"DSDG training data folder not found: {root} (make it with: {how})")
     return PairDataset(list_file, root, source=cfg.data.source, scale=float(cfg.data.crop_scale),
                        size=IMAGE_SIZE, frames_per_video=int(cfg.data.frames_per_video),
-                       allow_missing=bool(cfg.data.allow_missing))
+                       allow_missing=bool(cfg.data.allow_missing), dataset=str(cfg.data.dataset))
 
 
 def crop_command(cfg: Any) -> tuple[str, ...]:
@@ -203,6 +206,7 @@ class DSDGTask(Task):
         self.ip_net = identity_net_from_config(cfg)
         self.warmup_steps = 0
         self.geometry: list[list[float]] | None = None
+        self.type_names: list[str] = []  # the type classifier's classes, in order
         self._eval_pairs: list[dict[str, torch.Tensor]] | None = None
         self.last_eval: float | None = None  # the engine's latest held-out error (its final one: the end model)
 
@@ -226,6 +230,11 @@ class DSDGTask(Task):
 
     def train_dataset(self) -> PairDataset:
         ds = make_dataset(self.cfg, "train")
+        if len(ds.type_names) > int(self.cfg.model.num_types):
+            raise UserError(f"model.num_types is {self.cfg.model.num_types} but {ds.list_path} has "
+                            f"{len(ds.type_names)} spoof types ({', '.join(ds.type_names)}): set "
+                            f"model.num_types={len(ds.type_names)}")
+        self.type_names = list(ds.type_names)
         world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
         steps_per_epoch = max(1, len(ds) // (int(self.cfg.train.batch_size) * world))
         w = int(self.cfg.loss.warmup_steps)
@@ -238,9 +247,14 @@ class DSDGTask(Task):
               f"(epoch = {steps_per_epoch} steps)")
         return ds
 
-    def sample_groups(self, dataset: PairDataset) -> list[int]:
-        """The spoof type: an unreadable pair's stand-in is a pair of the same type."""
-        return list(dataset.types)
+    def batches_fn(self, dataset: PairDataset):
+        """Shuffled batches; per-domain balanced with ``data.domain_balance`` (the spoof frame's domain)."""
+        return self.domain_balanced(None, [r.video for r in dataset.spoofs])
+
+    def sample_groups(self, dataset: PairDataset) -> list[Hashable]:
+        """The spoof type (and the domain with ``data.domain_balance``): an unreadable pair's stand-in is a pair
+        of the same type."""
+        return self.with_domains(list(dataset.types), [r.video for r in dataset.spoofs])
 
     def eval_pairs(self) -> list[dict[str, torch.Tensor]]:
         """Fixed held-out dev pairs (loaded once)."""
@@ -292,7 +306,8 @@ class DSDGTask(Task):
 
     def checkpoint_extra(self) -> dict[str, Any]:
         """The mean landmark layout of training faces (landmarks of generated faces) and the identity-net flag."""
-        return {"face_geometry": self.geometry, "identity_net": bool(self.cfg.identity_net.enabled)}
+        return {"face_geometry": self.geometry, "identity_net": bool(self.cfg.identity_net.enabled),
+                "spoof_types": self.type_names}
 
 
 def save_png(grid: torch.Tensor, path: Path) -> None:

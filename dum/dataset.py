@@ -375,7 +375,7 @@ def split_items(paths: DataPaths, split: str, training: bool, allow_missing: boo
     """The videos of a protocol split (``train`` | ``dev`` | ``test``) as :class:`VideoItem` s."""
     source = paths.real_source(split)
     root = paths.crops_of(split) if source.kind == "crops" else paths.work.frames
-    entries = load_split(paths.list_file(split), root, kind=source.kind, allow_missing=allow_missing)
+    entries = paths.work.load(paths.protocol, split, root, kind=source.kind, allow_missing=allow_missing)
     return make_items(entries, source, generated=False, training=training, missing_depth=missing_depth,
                       what=f"{split} split")
 

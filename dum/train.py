@@ -11,7 +11,7 @@ A rerun with the same ``train.run_dir`` resumes from ``last.pt``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,11 +22,13 @@ from torch.utils.data import Dataset
 from fas_core.config import Typed
 from fas_core.crop import RESIZE_MODES, TEST_CROP_SCALE
 from fas_core.crop_cache import CropCacheSpec
+from fas_core.crossdomain import EVAL_SELECTION
 from fas_core.engine import ENGINE_DEFAULTS
 from fas_core.prepare import Prerequisite, python_module
 from fas_core.runner import train_main
 from fas_core.scoring import VideoInfo
 from fas_core.task import Task
+from fas_core.video_data import DATASET_KEYS
 
 from . import dataset as dd
 from .losses import LossWeights, mixed_batch_loss
@@ -43,12 +45,13 @@ DEFAULTS: dict[str, Any] = {
     },
     "data": {
         "work": "datasets/demo_work",  # preprocessing work tree; the paths below default under it
+        **DATASET_KEYS,  # dataset (oulu | replay_attack | ... | mcio), domain_balance: fas_core/video_data.py
         "source": Typed(str, "crops", choices=("crops", "online")),  # crops: offline crop cache | online: frames
         "crops": "",  # default <work>/crops
         "frames": "",  # default <work>/frames (online source)
         "depth": "",  # default <work>/depth (online source)
-        "lists": "",  # default <work>/lists (Protocol_N/{Train,Dev,Test}[_k].txt)
-        "protocol": "1",  # 1 | 2 | 3_k | 4_k
+        "lists": "",  # default <work>/lists (OULU: Protocol_N/{Train,Dev,Test}[_k].txt; others: <protocol>/...)
+        "protocol": "1",  # OULU: 1 | 2 | 3_k | 4_k; another data.dataset: its protocol (grandtest, P1, OCI_to_M, ...)
         "input_size": Typed(int, 256, low=8),  # face crop side; the depth map is input_size / 8
         "resize": Typed(str, "linear", choices=tuple(RESIZE_MODES)),  # cache -> input size (linear: original)
         "train_scales": [1.2, 1.3, 1.4],  # online source: random crop scale per training sample (the original CDCN)
@@ -91,6 +94,7 @@ DEFAULTS: dict[str, Any] = {
         "frames_per_video": Typed(int, 0, low=0),  # dev scoring during training: frames per video (0: all)
         "batch_size": Typed(int, 32, low=1),
         "score": Typed(str, SCORE_RULES[0], choices=SCORE_RULES),  # sum_mu_over_sum_map: the original
+        "selection": EVAL_SELECTION,  # source_dev | target_oracle (the literature's model too): fas_core/crossdomain.py
     },
     "test": {  # test.py
         "frames_per_video": Typed(int, 0, low=0),  # 0: all frames, as the original
@@ -180,12 +184,14 @@ class DumTask(Task):
         return dd.build_train_set(self.cfg)
 
     def batches_fn(self, dataset: dd.DepthTrainSet):
-        return dd.mixed_batches(dataset.n_real, dataset.n_generated, int(self.cfg.train.batch_size),
-                                float(self.cfg.loss.ratio))
+        mixed = dd.mixed_batches(dataset.n_real, dataset.n_generated, int(self.cfg.train.batch_size),
+                                 float(self.cfg.loss.ratio))
+        return self.domain_balanced(mixed, _item_videos(dataset))
 
-    def sample_groups(self, dataset: dd.DepthTrainSet) -> list[tuple[bool, int]]:
-        """Real or generated, live or attack: an unreadable sample's stand-in keeps the batch's mix."""
-        return [(it.generated, int(it.entry.label)) for it in dataset.items]
+    def sample_groups(self, dataset: dd.DepthTrainSet) -> list[Hashable]:
+        """Real or generated, live or attack (and the domain with ``data.domain_balance``): an unreadable
+        sample's stand-in keeps the batch's mix."""
+        return self.with_domains([(it.generated, int(it.entry.label)) for it in dataset.items], _item_videos(dataset))
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], step: int
                       ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -247,6 +253,11 @@ class DumTask(Task):
         from fas_core.fuse import fuse_for_inference
 
         return fuse_for_inference(model)
+
+
+def _item_videos(dataset: dd.DepthTrainSet) -> list[str | None]:
+    """The video of every training item (None for a generated one: it belongs to no domain)."""
+    return [None if it.generated else it.entry.video for it in dataset.items]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader
 from . import checkpoint as ckpt
 from . import dist as fdist
 from .config import Typed, save_config, to_plain
+from .crossdomain import Selection
 from .errors import UserError
 from .runlock import run_lock
 from .sampling import SeededBatchSampler, sample_seed, set_seed  # noqa: F401  (the engine's public names)
@@ -173,6 +174,7 @@ class Progress:
     batch_in_epoch: int = 0
     best: dict[str, Any] = field(default_factory=lambda: {"metric": math.inf})
     images_seen: int = 0
+    extra_best: dict[str, dict[str, Any]] = field(default_factory=dict)  # per extra selection (eval.selection)
 
 
 @dataclass
@@ -204,6 +206,7 @@ class Run:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "epoch": p.epoch, "batch_in_epoch": p.batch_in_epoch, "best": p.best, "rng": _rng_state(),
+            "extra_best": p.extra_best,
             "unreadable": self.unreadable.state(),
         }, self.run_dir / "last.pt")
 
@@ -222,7 +225,21 @@ class Run:
                                       **task.record(p.step, self.cfg).fields(), "best": p.best},
                                      self.run_dir / "best.pt")
                 self.log.info(f"[{task.name}] new best on dev (step {p.step}) -> {self.run_dir / 'best.pt'}")
+            for selection in task.extra_selections():
+                self.keep_extra_best(selection)
         fdist.barrier(self.info)
+
+    def keep_extra_best(self, sel: Selection) -> None:
+        """A checkpoint chosen by another rule (e.g. the literature's target oracle), besides ``best.pt``."""
+        p, task = self.progress, self.task
+        value, figures = sel.metric(task.evaluate(_unwrap(self.model), sel.split))
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in figures.items())
+        self.log.info(f"[{task.name}] step {p.step} {sel.name}: {shown}")
+        if value < p.extra_best.get(sel.name, {}).get("metric", math.inf):
+            p.extra_best[sel.name] = {"metric": value, "step": p.step, **figures}
+            ckpt.save_checkpoint({"model": _unwrap(self.model).state_dict(), **task.record(p.step, self.cfg).fields(),
+                                  "best": p.extra_best[sel.name], "selection": sel.name},
+                                 self.run_dir / sel.checkpoint)
 
 
 def train(task: Task, cfg: Any) -> dict[str, Any]:
@@ -287,7 +304,8 @@ def resume(run: Run, state: dict[str, Any]) -> None:
         run.scaler.load_state_dict(state["scaler"])
     run.progress = Progress(step=int(state["step"]), epoch=int(state["epoch"]),
                             batch_in_epoch=int(state["batch_in_epoch"]),
-                            best=dict(state.get("best") or {"metric": math.inf}))
+                            best=dict(state.get("best") or {"metric": math.inf}),
+                            extra_best=dict(state.get("extra_best") or {}))
     _set_rng_state(state["rng"])
     run.unreadable.load(state.get("unreadable"))
     p = run.progress

@@ -10,6 +10,9 @@
 * ``depth_grid.png`` when depth samples are given;
 * ``model_card.md``: the caller's fields (data, protocol, config, checkpoint, ...), the dev
   threshold, the test figures with their intervals and the command line.
+
+:func:`add_selection_rules` adds the figures under each rule that chooses a model and a threshold
+(:mod:`fas_core.crossdomain`) to both files.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 
 from . import plots
 from .bootstrap import DEFAULT_SETTINGS, BootstrapSettings
+from .crossdomain import describe_rules
 from .evaluate import _pct, evaluate_with_intervals, figure_rows, interval_header, interval_note
 from .fileio import atomic_write_text, write_json
 from .scores import ScoreSet, write_frame_scores, write_scores
@@ -136,3 +140,15 @@ def write_test_report(
     m["files"] = files
     write_json(out / "metrics.json", m)
     return m
+
+
+def add_selection_rules(out_dir: str | Path, metrics: dict[str, Any], rules: dict[str, dict[str, Any]]) -> None:
+    """``metrics["selection_rules"] = rules`` in ``metrics.json``, and a section of them in ``model_card.md``."""
+    out = Path(out_dir)
+    metrics["selection_rules"] = rules
+    write_json(out / "metrics.json", metrics)
+    card = out / "model_card.md"
+    text = card.read_text(encoding="utf-8") if card.is_file() else ""
+    lines = ["## Selection rules", "", "How the model and the threshold were chosen, and the test figures under each "
+             "(HTER at that threshold; AUC and TPR@FPR need none):", "", "```", *describe_rules(rules), "```"]
+    atomic_write_text(card, text + "\n" + "\n".join(lines) + "\n")

@@ -24,6 +24,7 @@ import torch
 
 from . import checkpoint as ckpt
 from .config import config_argparser, config_from_cli, to_plain
+from .crossdomain import ORACLE_CHECKPOINT, describe_rules, oracle_figures, rule_figures
 from .dist import choose_device
 from .engine import train
 from .errors import UserError, run_cli
@@ -103,11 +104,39 @@ def _test(task_cls: type[Task], argv: Sequence[str] | None) -> dict[str, Any]:
         dev = task.score_split(model, "dev", int(t.frames_per_video), int(t.depth_samples))
         test = task.score_split(model, "test", int(t.frames_per_video), int(t.depth_samples))
     figures = _write_report(task, cfg, restored, out_dir, dev, test)
+    from .report import add_selection_rules  # plots (matplotlib) only when a test runs
+
+    add_selection_rules(out_dir, figures, _selection_rules(task, cfg, restored, dev.rows, test.rows))
     threshold = float(figures["threshold"])
     print(f"[{task.name}] test report in {out_dir}: APCER {figures['APCER']:.4f} BPCER {figures['BPCER']:.4f} "
           f"ACER {figures['ACER']:.4f} (threshold {threshold:.4f} from dev)" + _unreadable_note(dev, test), flush=True)
+    for line in describe_rules(figures["selection_rules"]):
+        print(f"[{task.name}]   {line}", flush=True)
     _store_threshold(restored, task, out_dir, threshold, figures)
     return figures
+
+
+def _model_name(restored: Restored) -> str:
+    step = restored.record.step
+    return Path(restored.source).name + ("" if step is None else f" (step {step})")
+
+
+def _selection_rules(task: Task, cfg: Any, restored: Restored, dev_rows: list, test_rows: list) -> dict[str, Any]:
+    """The ``selection_rules`` section of metrics.json (:mod:`fas_core.crossdomain`): the default rule and the
+    literature's threshold on this model, and with ``eval.selection: target_oracle`` the literature's model."""
+    rules: dict[str, Any] = rule_figures(dev_rows, test_rows, _model_name(restored))
+    if str(cfg.eval.get("selection", "source_dev")) != "target_oracle" or restored.released:
+        return rules
+    path = Path(cfg.train.run_dir) / ORACLE_CHECKPOINT
+    if not path.is_file():
+        print(f"[{task.name}] note: no {path} (eval.selection=target_oracle keeps it during training)", flush=True)
+        return rules
+    oracle = restore(path)
+    model = task.prepare_for_test(oracle.model.to(choose_device(cfg.train.device)).eval())
+    with torch.no_grad():
+        scores = task.score_split(model, "test", int(cfg.test.frames_per_video))
+    rules["target_oracle"] = oracle_figures(scores.rows, _model_name(oracle))
+    return rules
 
 
 def _restore_for_test(task: Task, cfg: Any, args: Any) -> Restored:

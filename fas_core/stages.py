@@ -23,6 +23,7 @@ A stage supplies ``process(video) -> VideoResult``. The runner
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import re
 import shlex
 import sys
@@ -37,6 +38,7 @@ from typing import Any
 from tqdm import tqdm
 
 from . import fileio
+from .datasets.scan import frame_folder_ids
 from .runlock import run_lock
 from .shards import Shard
 
@@ -91,11 +93,36 @@ class VideoResult:
 
 
 def find_frame_videos(frames_root: str | Path) -> list[str]:
-    """Names of the video folders under ``frames_root`` (sorted); a missing root is an error."""
+    """Video ids of the frame folders under ``frames_root`` (sorted); a missing root is an error.
+
+    A video id may hold folders (``train_release/1/HR_1``, ``O/1_1_01_1``), so every folder
+    holding frames counts, at any depth (:func:`fas_core.datasets.scan.frame_folder_ids`); a
+    top-level folder with no frames anywhere below it counts too, so that the stages report it
+    (``no_frames``) instead of passing over it.
+    """
     frames_root = Path(frames_root)
     if not frames_root.is_dir():
         raise FileNotFoundError(f"frames folder not found: {frames_root} (run data.extract_frames first)")
-    return sorted(p.name for p in frames_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    nested = frame_folder_ids(frames_root)
+    tops = {v.split("/", 1)[0] for v in nested}
+    empty = [p.name for p in frames_root.iterdir()
+             if p.is_dir() and not p.name.startswith(".") and p.name not in tops]
+    return sorted(set(nested) | set(empty))
+
+
+def marked_folders(root: str | Path, marker: str) -> list[str]:
+    """Ids (relative ``/`` paths) of the folders under ``root`` that hold ``marker``, at any depth (sorted)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        here = Path(dirpath)
+        if here != root and marker in filenames:
+            out.append(here.relative_to(root).as_posix())
+            dirnames[:] = []
+    return sorted(out)
 
 
 def frames_or_failure(res: VideoResult, folder: Path) -> list[int]:

@@ -17,9 +17,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .crop_cache import CropCacheSpec
+from .crossdomain import Selection, selections
+from .datasets.listing import domain_of
 from .method import TEST_CROP_SCALE, InputSpec, Method
 from .methods import ModelRecord, get_method
 from .prepare import Prerequisite
+from .sampling import BatchesFn, domain_balanced, shuffled_batches
 from .scoring import Row, SplitScores, VideoInfo, score_videos
 from .unreadable import SkipUnreadable, collate_skipping
 
@@ -106,6 +109,29 @@ class Task:
         """Custom epoch batch composition (``rng -> list of index lists``), or None for shuffling."""
         return None
 
+    def domain_balanced(self, batches_fn: BatchesFn | None, videos: Sequence[str | None]) -> BatchesFn | None:
+        """``batches_fn`` (None: shuffled batches) balanced over the domains of the items' ``videos`` when
+        ``data.domain_balance`` is set (:func:`fas_core.sampling.domain_balanced`; ``None``: an item of no
+        domain, e.g. generated data); ``batches_fn`` itself otherwise."""
+        domains = self._balanced_domains(videos)
+        if domains is None:
+            return batches_fn
+        return domain_balanced(batches_fn or shuffled_batches(len(videos), int(self.cfg.train.batch_size)), domains)
+
+    def with_domains(self, groups: Sequence[Hashable], videos: Sequence[str | None]) -> list[Hashable]:
+        """``groups`` (:meth:`sample_groups`) paired with the items' domains when ``data.domain_balance`` is
+        set, so that an unreadable sample's stand-in comes from its own domain; ``groups`` otherwise."""
+        domains = self._balanced_domains(videos)
+        return list(groups) if domains is None else list(zip(groups, domains, strict=True))
+
+    def _balanced_domains(self, videos: Sequence[str | None]) -> list[str | None] | None:
+        """The domain of each video with ``data.domain_balance`` set (None for an item of no domain); else None."""
+        d = self.cfg.get("data") or {}
+        if not d.get("domain_balance"):
+            return None
+        dataset = str(d.get("dataset", "oulu"))
+        return [None if v is None else domain_of(dataset, v) for v in videos]
+
     def sample_groups(self, dataset: Dataset) -> Sequence[Hashable] | None:
         """The group (class, real or generated, domain) of every training sample, or None for one group.
 
@@ -158,6 +184,10 @@ class Task:
     def prepare_for_test(self, model: nn.Module) -> nn.Module:
         """The network as ``test.py`` scores it (e.g. folded and fused: the same numbers, faster)."""
         return model
+
+    def extra_selections(self) -> list[Selection]:
+        """Checkpoints kept besides ``best.pt`` (``eval.selection: target_oracle``: the literature's, on test)."""
+        return selections(str((self.cfg.get("eval") or {}).get("selection", "source_dev")))
 
     def selection_metric(self, rows: list[Row]) -> tuple[float, dict[str, Any]]:
         """Lower is better. Default: dev ACER at the dev EER threshold."""

@@ -1,8 +1,10 @@
 """Which videos and frames a split uses: protocol lists joined with what is on disk.
 
 Shared by every loader. A :class:`VideoEntry` knows its label (1 live, 0 attack), its attack
-species (from the OULU file code, or given for generated data) and the 1-based indices of the
-frames that are usable (a face box, or a crop-cache entry, exists).
+species (from the OULU file code, from the list's label for the other datasets, or given for
+generated data) and the 1-based indices of the frames that are usable (a face box, or a
+crop-cache entry, exists). ``data.dataset`` says whose lists a config reads and where they lie
+(:mod:`fas_core.datasets.listing`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,23 @@ from typing import Any
 import numpy as np
 
 from . import fileio
+from .config import Typed
+from .datasets.listing import LIST_DATASETS, check_dataset, list_path, parse_listed
+from .datasets.lists import read_list_species
 from .errors import UserError
-from .oulu import ListFileError, list_path, read_list
+from .oulu import ListFileError, read_list
 from .scores import resolve_species
+
+# The data keys with which every method's config chooses its dataset (docs/datasets.md, "Training on any dataset").
+DATASET_KEYS: dict[str, Any] = {
+    # whose lists data.lists holds, and so which protocols data.protocol names: oulu (1, 2, 3_k, 4_k),
+    # replay_attack, casia_fasd, msu_mfsd, siw, replay_mobile, or mcio (the cross-domain tasks: OCI_to_M, OMI_to_C,
+    # OCM_to_I, ICM_to_O; ids O/..., C/..., a work tree with a folder per domain)
+    "dataset": Typed(str, "oulu", choices=LIST_DATASETS),
+    # true: every training batch holds as many samples of each domain (mcio: each source dataset) as it can;
+    # false: the method's own batches (the originals mix the sources at random)
+    "domain_balance": False,
+}
 
 
 @dataclass
@@ -34,7 +50,8 @@ class WorkPaths:
 
     Each empty key means its folder under ``data.work`` (the preprocessing work tree, docs/data.md):
     ``frames/``, ``depth/``, ``crops/`` (``crops_default`` for a cache made at another scale) and
-    ``lists/``. Every method resolves its paths here.
+    ``lists/``. ``dataset`` (``data.dataset``) says whose lists they are. Every method resolves
+    its paths here.
     """
 
     work: Path
@@ -42,6 +59,7 @@ class WorkPaths:
     depth: Path
     crops: Path
     lists: Path
+    dataset: str = "oulu"
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any], crops_default: str = "crops") -> WorkPaths:
@@ -50,15 +68,56 @@ class WorkPaths:
         def pick(key: str, default: str) -> Path:
             return Path(data.get(key) or work / default)
 
+        try:
+            dataset = check_dataset(str(data.get("dataset") or "oulu"))
+        except ValueError as e:
+            raise UserError(str(e)) from None
         return cls(work, pick("frames", "frames"), pick("depth", "depth"), pick("crops", crops_default),
-                   pick("lists", "lists"))
+                   pick("lists", "lists"), dataset)
 
     def list_file(self, protocol: str, split: str) -> Path:
-        """``<lists>/Protocol_<p>/{Train,Dev,Test}[_k].txt`` of a protocol split."""
+        """The list of a protocol split: ``<lists>/Protocol_<p>/{Train,Dev,Test}[_k].txt`` for OULU-NPU,
+        ``<lists>/<protocol>/...`` for the other datasets and the cross-domain tasks."""
         try:
-            return list_path(self.lists, str(protocol), split)
+            return list_path(self.dataset, self.lists, str(protocol), split)
         except ValueError as e:
-            raise UserError(f"data.protocol: {e}") from None
+            raise UserError(f"data.protocol ({self.dataset}): {e}") from None
+
+    def load(self, protocol: str, split: str, root: str | Path, kind: str = "crops", allow_missing: bool = False,
+             list_file: str | Path | None = None) -> list[VideoEntry]:
+        """:func:`load_split` of a protocol split's list (or ``list_file``), checked against ``data.dataset``.
+
+        Species come from the list's labels where the names do not give them (every dataset but
+        OULU-NPU). A list that names a video of another dataset is an error naming both.
+        """
+        path = Path(list_file) if list_file else self.list_file(protocol, split)
+        if not path.is_file():
+            raise FileNotFoundError(f"list file not found: {path} (data.dataset={self.dataset}, data.protocol="
+                                    f"{protocol}; make the lists with python -m data.make_lists, or set data.lists)")
+        return load_listed_split(self.dataset, path, root, kind, allow_missing)
+
+
+def load_listed_split(dataset: str, list_file: str | Path, root: str | Path, kind: str = "crops",
+                      allow_missing: bool = False) -> list[VideoEntry]:
+    """:func:`load_split` of a list of ``dataset``'s videos (checked), species from the labels where names lack them."""
+    check_list_dataset(dataset, list_file)
+    species = None if dataset == "oulu" else read_list_species(list_file)
+    return load_split(list_file, root, kind=kind, allow_missing=allow_missing, species_map=species)
+
+
+class DatasetMismatchError(UserError):
+    """A list names videos of another dataset than ``data.dataset``."""
+
+
+def check_list_dataset(dataset: str, list_file: str | Path) -> None:
+    """Every video of ``list_file`` must be one of ``dataset``'s; the error names the first that is not."""
+    for lineno, (video, _) in enumerate(read_list(list_file, zero_is_attack=True), start=1):
+        try:
+            parse_listed(dataset, video)
+        except ValueError as e:
+            raise DatasetMismatchError(f"data.dataset is '{dataset}' but {list_file} (video {lineno}) names "
+                                       f"'{video}', not one of its videos ({e}): set data.dataset to the lists' "
+                                       "dataset, or data.lists to this dataset's lists") from None
 
 
 def frames_with_box(frames_root: str | Path, video: str) -> list[int]:

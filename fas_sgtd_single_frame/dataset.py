@@ -45,7 +45,7 @@ from fas_core.crop import (
     widen_box,
 )
 from fas_core.method import depth_size_of
-from fas_core.video_data import VideoEntry, WorkPaths, evenly_spaced, load_split
+from fas_core.video_data import VideoEntry, WorkPaths, evenly_spaced
 
 from .method import MEAN, STD
 
@@ -64,7 +64,8 @@ def load_entries(data_cfg: Mapping[str, Any], split: str) -> list[VideoEntry]:
     if not list_file.is_file():
         raise FileNotFoundError(f"list file not found: {list_file} (run the preprocessing: bash scripts/preprocess.sh, "
                                 f"or set data.work / data.lists)")
-    entries = load_split(list_file, paths.frames, kind="frames", allow_missing=bool(data_cfg["allow_missing"]))
+    entries = paths.load(str(data_cfg["protocol"]), split, paths.frames, kind="frames",
+                         allow_missing=bool(data_cfg["allow_missing"]))
     kept, dropped_frames, empty = [], 0, []
     for e in entries:
         frames = [i for i in e.frames if fileio.find_depth_map(paths.depth, e.video, i) is not None]

@@ -11,7 +11,7 @@ input and score rules are :data:`fas_sgtd_single_frame.method.SGTD_SINGLE`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import torch
@@ -20,13 +20,14 @@ from torch import nn
 
 from fas_core.config import Typed
 from fas_core.crop import INTERPOLATIONS, TEST_CROP_SCALE
+from fas_core.crossdomain import EVAL_SELECTION
 from fas_core.engine import ENGINE_DEFAULTS
 from fas_core.losses import contrast_depth_loss
 from fas_core.prepare import Prerequisite, python_module
 from fas_core.runner import train_main
 from fas_core.scoring import VideoInfo
 from fas_core.task import Task
-from fas_core.video_data import WorkPaths
+from fas_core.video_data import DATASET_KEYS, WorkPaths
 
 from .dataset import (
     SAMPLING_MODES,
@@ -42,10 +43,11 @@ from .method import SCORE_RULES
 
 DATA_DEFAULTS: dict[str, Any] = {
     "work": "datasets/demo_work",  # preprocessing work tree: frames/, depth/, lists/
+    **DATASET_KEYS,  # dataset (oulu | replay_attack | ... | mcio), domain_balance: fas_core/video_data.py
     "frames": "",  # default <work>/frames
     "depth": "",  # default <work>/depth
-    "lists": "",  # default <work>/lists (Protocol_N/{Train,Dev,Test}[_k].txt)
-    "protocol": "1",  # 1, 2, 3_1..3_6, 4_1..4_6
+    "lists": "",  # default <work>/lists (OULU: Protocol_N/{Train,Dev,Test}[_k].txt; others: <protocol>/...)
+    "protocol": "1",  # OULU: 1, 2, 3_1..3_6, 4_1..4_6; another data.dataset: its protocol (grandtest, P1, OCI_to_M)
     "allow_missing": False,  # skip listed videos without usable frames (else an error)
     "input_size": Typed(int, 256, low=8),  # network input; the depth label is input_size / 8
     "widen": [0.1, 0.4],  # train crop: each side widened by U(lo, hi) / 2 of the box size
@@ -86,6 +88,7 @@ EVAL_DEFAULTS: dict[str, Any] = {
     "frames_per_video": Typed(int, 6, low=0),  # dev scoring: frames (clips) per video, evenly spaced (0: all)
     "batch_size": Typed(int, 32, low=1),
     "score": Typed(str, SCORE_RULES[0], choices=SCORE_RULES),  # label: mask = depth map > 0 (the original)
+    "selection": EVAL_SELECTION,  # source_dev | target_oracle (also the literature's model): fas_core/crossdomain.py
 }
 
 TEST_DEFAULTS: dict[str, Any] = {
@@ -157,12 +160,14 @@ class ClipTask(Task):
 
     def batches_fn(self, dataset: ClipDataset):
         d = self.cfg.data
-        return balanced_batches(dataset.items, dataset.entries, int(d.per_live), int(d.per_attack),
-                                int(self.cfg.train.batch_size), str(d.train_sampling))
+        balanced = balanced_batches(dataset.items, dataset.entries, int(d.per_live), int(d.per_attack),
+                                    int(self.cfg.train.batch_size), str(d.train_sampling))
+        return self.domain_balanced(balanced, _item_videos(dataset))
 
-    def sample_groups(self, dataset: ClipDataset) -> list[int]:
-        """Live or attack: an unreadable sample's stand-in keeps the batch's live/attack balance."""
-        return [int(dataset.entries[vi].label) for vi, _ in dataset.items]
+    def sample_groups(self, dataset: ClipDataset) -> list[Hashable]:
+        """Live or attack (and the domain with ``data.domain_balance``): an unreadable sample's stand-in keeps
+        the batch's live/attack balance."""
+        return self.with_domains([int(dataset.entries[vi].label) for vi, _ in dataset.items], _item_videos(dataset))
 
     def prerequisites(self) -> list[Prerequisite]:
         d = self.cfg.data
@@ -216,6 +221,11 @@ class SingleFrameTask(ClipTask):
         model.train()
         writer.add_images("depth/pred", pred.clamp(0, 1), step)
         writer.add_images("depth/label", batch["depth"][:4, 0], step)
+
+
+def _item_videos(dataset: ClipDataset) -> list[str]:
+    """The video of every training item."""
+    return [dataset.entries[vi].video for vi, _ in dataset.items]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -126,7 +126,7 @@ def frame_folder_ids(frames_root: str | Path) -> list[str]:
     if not frames_root.is_dir():
         raise FileNotFoundError(f"frames folder not found: {frames_root}")
     out = []
-    for dirpath, dirnames, filenames in os.walk(frames_root):
+    for dirpath, dirnames, filenames in os.walk(frames_root, followlinks=True):  # linked domain trees too
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         here = Path(dirpath)
         if here != frames_root and any(_is_frame_of(f, here.name) for f in filenames):
