@@ -1,4 +1,4 @@
-"""DSDG networks: live/spoof encoders, the paired decoder and the spoof-type classifier (docs/methods/dsdg.md, Networks).
+"""DSDG networks: live/spoof encoders, the paired decoder, the spoof-type classifier (docs/methods/dsdg.md).
 
 All images are ``3 x 256 x 256`` RGB in ``[0, 1]``. The decoder upsamples a fixed ``4 x 4`` map six
 times, so the image size is part of the architecture and is not configurable.

@@ -1,4 +1,4 @@
-"""FAS-SGTD data: online face crops from frames + boxes + depth maps (docs/methods/fas_sgtd.md "Data and training details").
+"""FAS-SGTD data: online face crops from frames, boxes and depth maps (docs/methods/fas_sgtd.md).
 
 Shared by both stages: a single frame is a clip of length 1. A sample is read from the
 preprocessing work tree (docs/data.md): ``<work>/frames/<video>/<video>_<NNN>_scene.jpg`` with its

@@ -134,20 +134,24 @@ def test_scoring_loop_means_skips_non_finite_and_keeps_frames():
     assert [t.split()[0] for _, t in out.depth_samples] == ["a"]  # b's only sample did not score
 
 
-def test_integers_lists_and_bounds_are_strict(tmp_path):
-    defaults = {"train": {"max_iters": Typed(int, 10, low=0), "batch_size": Typed(int, 8, low=1), "lr": 0.1,
-                          "scales": [1.2, 1.3], "device": Typed(str, "auto", choices=("auto", "cpu"))}}
-    with pytest.raises(ConfigError, match="train.max_iters must be a whole number, got 10000.0"):
-        load_config(defaults, None, ["train.max_iters=1e4"])
-    with pytest.raises(ConfigError, match="train.batch_size must be a whole number, got 2.5"):
-        load_config(defaults, None, ["train.batch_size=2.5"])
-    with pytest.raises(ConfigError, match="train.batch_size must be at least 1, got 0"):
-        load_config(defaults, None, ["train.batch_size=0"])
-    with pytest.raises(ConfigError, match=r"train.scales\[1\] must be a number, got 'x'"):
-        load_config(defaults, None, ["train.scales=[1.0, x]"])
-    with pytest.raises(ConfigError, match="train.device must be one of auto, cpu, got 'gpu'"):
-        load_config(defaults, None, ["train.device=gpu"])
-    cfg = load_config(defaults, None, ["train.lr=1", "train.scales=[1, 2]"])
+STRICT_DEFAULTS = {"train": {"max_iters": Typed(int, 10, low=0), "batch_size": Typed(int, 8, low=1), "lr": 0.1,
+                             "scales": [1.2, 1.3], "device": Typed(str, "auto", choices=("auto", "cpu"))}}
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.max_iters=1e4", "train.max_iters must be a whole number, got 10000.0"),
+    ("train.batch_size=2.5", "train.batch_size must be a whole number, got 2.5"),
+    ("train.batch_size=0", "train.batch_size must be at least 1, got 0"),
+    ("train.scales=[1.0, x]", r"train.scales\[1\] must be a number, got 'x'"),
+    ("train.device=gpu", "train.device must be one of auto, cpu, got 'gpu'"),
+])
+def test_integers_lists_and_bounds_are_strict(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(STRICT_DEFAULTS, None, [override])
+
+
+def test_numbers_widen_to_the_default_type():
+    cfg = load_config(STRICT_DEFAULTS, None, ["train.lr=1", "train.scales=[1, 2]"])
     assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float) and cfg.train.scales == [1.0, 2.0]
 
 

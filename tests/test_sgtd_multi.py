@@ -1,4 +1,4 @@
-"""FAS-SGTD multi-frame stage: ConvGRU closed form, OFFB, score, loss, frozen weights, CLI (docs/methods/fas_sgtd.md)."""
+"""FAS-SGTD multi-frame: ConvGRU closed form, OFFB, score, loss, frozen weights, CLI (docs/methods/fas_sgtd.md)."""
 
 from __future__ import annotations
 
