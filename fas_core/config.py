@@ -29,13 +29,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads ``3_2`` as the integer 32; here digits joined by ``_`` stay text (fold names)."""
+    """YAML 1.1 with two readings of YAML 1.2: digits joined by ``_`` stay text (``3_2`` is a fold name,
+    not 32), and only ``true`` / ``false`` are booleans (``train.amp=off`` is the word ``off``)."""
 
 
+_OWN_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")
 _Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    k: [(tag, rx) for tag, rx in v if tag not in _OWN_TAGS] for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:int", re.compile(r"^[-+]?(0|[1-9][0-9]*)$"), list("-+0123456789"))
 _Loader.add_implicit_resolver(

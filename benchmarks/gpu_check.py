@@ -1,0 +1,216 @@
+"""One prepared check of the GPU path: every method trained and tested on CUDA, and its speed.
+
+    bash benchmarks/gpu_check.sh [--out DIR] [--budget SECONDS]      # one CUDA GPU, about 7 minutes
+    bash benchmarks/gpu_check.sh --dry-run                             # the same code on the CPU, tiny sizes
+
+The parts, in this order (the budget, 450 s by default, is checked before each; what would not
+fit is reported as skipped, so the table always comes out):
+
+1. a synthetic preprocessed tree at full resolution (benchmarks/gpu_check_tree.py), its crop
+   cache made by ``python -m data.crop``, a randomly initialised LightCNN-29 v2 standing in for
+   the released one (DSDG's identity losses run, their values mean nothing);
+2. end to end, through the project's entry points: ``python -m <method>.train ...
+   train.device=cuda`` then ``python -m <method>.test`` on the checkpoint it wrote, for CDCN_u,
+   CDCN++ (fp16 with the gradient scaler), FAS-SGTD single and multi (bf16, channels_last; 5-frame
+   clips) and DSDG with the LightCNN losses (then ``python -m dsdg.generate``);
+3. training speed per method in fp32, bf16 autocast, bf16 + channels_last, with peak GPU memory;
+4. DUM's crop-cache loader with the paper config's workers, against CDCN_u's training speed,
+   with a verdict line;
+5. DDP: ``torchrun --standalone --nproc_per_node=1`` (an NCCL process group of one);
+6. predict latency per image on the GPU (MTCNN and the network apart);
+7. the compiled variant (bf16 + channels_last + ``torch.compile``) of each method, in a separate
+   process stopped at the budget.
+
+The table goes to stdout and to ``<out>/gpu_check.md`` (rows also in ``gpu_check.json``), ``<out>``
+being ``--out``, else ``$OUT``, else ``work_dirs/gpu_check``; logs of every run are under
+``<out>/runs``. The exit status is 1 when a check failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import gpu_check_runs as runs
+import gpu_check_speed as speed
+import torch
+from gpu_check_common import METHODS, PROFILES, ROOT, VARIANT_TEXT, VARIANTS, Context, Report, log, tail
+from gpu_check_tree import make_tree
+
+from fas_core import fileio
+
+SETUP = "Set-up"
+COMPILE_WORKER = Path(__file__).resolve().parent / "gpu_check_speed.py"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--out", default=None, help="output folder (default: $OUT, else work_dirs/gpu_check)")
+    p.add_argument("--dry-run", action="store_true", help="on the CPU at tiny sizes (proves the script)")
+    p.add_argument("--budget", type=float, default=450.0, help="seconds for the whole check (default: %(default)s)")
+    p.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of: " + ", ".join(METHODS))
+    p.add_argument("--variants", default=None,
+                   help="comma-separated subset of: " + ", ".join(VARIANTS) + " (default: all; --dry-run: fp32, "
+                        "compile, as the CPU emulates bf16 slowly)")
+    p.add_argument("--in-process", action="store_true",
+                   help="call the CLIs' main() in this process instead of starting `python -m` (tests)")
+    args = p.parse_args(argv)
+    if args.variants is None:
+        args.variants = ",".join(PROFILES["dry-run" if args.dry_run else "gpu"].default_variants)
+    for name, known in (("methods", METHODS), ("variants", VARIANTS)):
+        unknown = [v for v in getattr(args, name).split(",") if v not in known]
+        if unknown:
+            p.error(f"--{name}: unknown {', '.join(unknown)} (known: {', '.join(known)})")
+    return args
+
+
+def output_folder(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("OUT") or ROOT / "work_dirs" / "gpu_check").resolve()
+
+
+def environment(ctx: Context) -> list[str]:
+    """The header: hardware, versions, the profile and what stands in for what."""
+    device = torch.device(ctx.profile.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or "CPU")
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    try:
+        import facenet_pytorch
+
+        mtcnn = f"facenet-pytorch from {Path(facenet_pytorch.__file__).parent.parent}"
+    except ImportError as e:
+        mtcnn = f"facenet-pytorch NOT importable ({e}): predict and DSDG's detection fail"
+    return [f"- Device: {device} ({name}), {os.cpu_count()} CPU cores; profile `{ctx.profile.name}`, "
+            f"budget {ctx.budget_s:.0f} s",
+            f"- Python {platform.python_version()} ({sys.executable}), torch {torch.__version__}, CUDA "
+            f"{torch.version.cuda}, cuDNN {cudnn}; {mtcnn}",
+            "- LightCNN-29 v2: a randomly initialised network stands in for the released checkpoint (DSDG's "
+            "identity and pair losses run at full cost; their values mean nothing).",
+            f"- Data: a synthetic tree ({ctx.profile.tree.frame_hw[1]}x{ctx.profile.tree.frame_hw[0]} frames, "
+            f"{ctx.profile.tree.frames} per video, 35 videos, OULU-NPU protocol 1 names) written by "
+            "benchmarks/gpu_check_tree.py; crop cache at 256 px by `python -m data.crop`."]
+
+
+def prepare(ctx: Context, report: Report) -> bool:
+    """The tree, its crop cache and the random stand-in checkpoints."""
+    log(f"tree: writing {ctx.tree}")
+    if ctx.tree.exists():
+        shutil.rmtree(ctx.tree)
+    counts = make_tree(ctx.tree, ctx.profile.tree)
+    crops = ["--frames", str(ctx.tree / "frames"), "--depth", str(ctx.tree / "depth"), "--out",
+             str(ctx.tree / "crops"), "--workers", str(ctx.profile.workers)]
+    log("tree: python -m data.crop (256 px crop cache)")
+    log_path = ctx.run_dir("data.crop.log")
+    rc, seconds = runs.run_module(ctx, "data.crop", crops, log_path, ctx.timeout(120))
+    ok = rc == 0 and (ctx.tree / "crops" / "summary.json").is_file()
+    if ok:
+        speed.write_random_checkpoints(ctx)
+    report.add(SETUP, {"what": "tree", "videos": sum(counts.values()), "crop stage s": seconds,
+                       "result": "ok" if ok else f"FAIL: data.crop exit {rc}: {tail(log_path)}"})
+    return ok
+
+
+def eager_speed(ctx: Context, report: Report) -> dict[str, float]:
+    """The eager variants of every method; CDCN_u's rates by variant (for the loader's verdict)."""
+    cdcn_u: dict[str, float] = {}
+    for key in ctx.methods:
+        for variant in (v for v in ctx.variants if v != "compile"):
+            if ctx.remaining() < 40:
+                report.add(speed.SPEED, {"what": f"{key} {variant}", "method": METHODS[key].label,
+                                         "variant": VARIANT_TEXT[variant], "result": "skipped (time budget)"})
+                continue
+            log(f"speed: {key} {variant}, batch {ctx.profile.speed_batch[key]}")
+            row = speed.guarded_step(ctx, METHODS[key], variant)
+            report.add(speed.SPEED, row)
+            if key == "cdcn_u" and row.get("result") == "ok":
+                cdcn_u[variant] = float(row["per s"])
+    return cdcn_u
+
+
+def compiled_speed(ctx: Context, report: Report, cdcn_u: dict[str, float]) -> None:
+    """The compiled variant, in one separate process per check, stopped when the budget runs out."""
+    if "compile" not in ctx.variants:
+        return
+    results = ctx.out / "compile_rows.json"
+    results.unlink(missing_ok=True)
+    args = ["--profile", ctx.profile.name, "--out", str(ctx.out), "--methods", ",".join(ctx.methods),
+            "--json", str(results)]
+    timeout = ctx.timeout(600, reserve=10)
+    log(f"compile: {', '.join(ctx.methods)} in one process, at most {timeout:.0f} s")
+    if ctx.in_process:
+        speed.compile_worker(args)
+    elif timeout > 30:
+        speed.free_memory()
+        runs.run_module(ctx, str(COMPILE_WORKER), args, ctx.run_dir("compile.log"), timeout)
+    rows = fileio.read_json(results) if results.is_file() else []
+    done = {r["what"].split()[0] for r in rows}
+    for row in rows:
+        report.add(speed.SPEED, row)
+        if row["what"] == "cdcn_u compile" and row.get("result") == "ok":
+            cdcn_u["compile"] = float(row["per s"])
+    for key in (k for k in ctx.methods if k not in done):
+        report.add(speed.SPEED, {"what": f"{key} compile", "method": METHODS[key].label,
+                                 "variant": VARIANT_TEXT["compile"], "result": "skipped (time budget)"})
+    report.note(speed.SPEED, f"Compiled with torch.compile(backend={ctx.profile.compile_backend!r}); its first "
+                             "step includes the compilation. Log: runs/compile.log.")
+
+
+def loader(ctx: Context, report: Report, cdcn_u: dict[str, float]) -> None:
+    if "cdcn_u" not in ctx.methods or ctx.remaining() < 40:
+        return
+    try:
+        rows = speed.measure_loader(ctx)
+    except Exception as e:  # a failure of the loader is a finding, reported in its row
+        report.add(speed.LOADER, {"what": "loader", "result": f"FAIL: {type(e).__name__}: {e}"})
+        return
+    for row in rows:
+        report.add(speed.LOADER, row)
+    report.note(speed.LOADER, speed.loader_verdict(rows, cdcn_u))
+
+
+def add_notes(ctx: Context, report: Report) -> None:
+    p = ctx.profile
+    report.note(speed.SPEED, f"Per step: {p.warmup} untimed steps, then {p.timed} timed between CUDA "
+                             "synchronisations; peak MiB: torch.cuda.max_memory_allocated from the run's start. "
+                             "Multi-frame: 5-frame clips; DSDG: (spoof, live) pairs of 256 px images.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    profile = PROFILES["dry-run" if args.dry_run else "gpu"]
+    out = output_folder(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = Context(profile, out, tuple(args.methods.split(",")), tuple(args.variants.split(",")), args.in_process,
+                  args.budget)
+    report = Report(out)
+    if profile.device == "cuda" and not torch.cuda.is_available():
+        report.header = ["No CUDA device is visible to torch: nothing was checked (--dry-run runs on the CPU)."]
+        report.add(SETUP, {"what": "cuda", "result": "FAIL: torch.cuda.is_available() is false"})
+        print(report.markdown())
+        return 1
+    report.header = environment(ctx)
+    report.write()
+    log(f"writing {out / 'gpu_check.md'}")
+    add_notes(ctx, report)
+    if prepare(ctx, report):
+        checkpoints = runs.end_to_end(ctx, report)
+        cdcn_u = eager_speed(ctx, report)
+        loader(ctx, report, cdcn_u)
+        if ctx.remaining() > 40:
+            runs.ddp_one_process(ctx, report)
+        if checkpoints and ctx.remaining() > 30:
+            for row in speed.measure_predict(ctx, checkpoints):
+                report.add(speed.PREDICT, row)
+        compiled_speed(ctx, report, cdcn_u)
+    log("done")
+    print(report.markdown(), flush=True)
+    return 1 if report.failures() else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
