@@ -22,8 +22,10 @@ fit is reported as skipped, so the table always comes out):
    process stopped at the budget.
 
 The table goes to stdout and to ``<out>/gpu_check.md`` (rows also in ``gpu_check.json``), ``<out>``
-being ``--out``, else ``$OUT``, else ``work_dirs/gpu_check``; logs of every run are under
-``<out>/runs``. The exit status is 1 when a check failed.
+being ``--out``, else ``$OUT``, else ``work_dirs/gpu_check``; the log of every run is in
+``<out>/logs``. The tree, runs and checkpoints go to ``--work`` (default ``<out>/work``; with
+``$OUT``, a temporary folder removed at the end, so that only the report and logs come back from
+a remote machine). The exit status is 1 when a check failed.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ import os
 import platform
 import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import gpu_check_runs as runs
 import gpu_check_speed as speed
@@ -52,6 +56,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--out", default=None, help="output folder (default: $OUT, else work_dirs/gpu_check)")
+    p.add_argument("--work", default=None,
+                   help="folder of the tree and the runs (default: <out>/work; with $OUT: a temporary folder)")
     p.add_argument("--dry-run", action="store_true", help="on the CPU at tiny sizes (proves the script)")
     p.add_argument("--budget", type=float, default=450.0, help="seconds for the whole check (default: %(default)s)")
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of: " + ", ".join(METHODS))
@@ -72,6 +78,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def output_folder(arg: str | None) -> Path:
     return Path(arg or os.environ.get("OUT") or ROOT / "work_dirs" / "gpu_check").resolve()
+
+
+def work_folder(arg: str | None, out_arg: str | None) -> tuple[Path, bool]:
+    """``(folder, made here)`` for the tree and the runs: ``--work``, else ``<out>/work``; when the output
+    folder is ``$OUT`` (a folder copied back from a remote machine), a temporary folder removed at the end."""
+    if arg:
+        return Path(arg).resolve(), False
+    if out_arg is None and os.environ.get("OUT"):
+        return Path(tempfile.mkdtemp(prefix="gpu_check_work_")), True
+    return output_folder(out_arg) / "work", False
 
 
 def environment(ctx: Context) -> list[str]:
@@ -105,7 +121,7 @@ def prepare(ctx: Context, report: Report) -> bool:
     crops = ["--frames", str(ctx.tree / "frames"), "--depth", str(ctx.tree / "depth"), "--out",
              str(ctx.tree / "crops"), "--workers", str(ctx.profile.workers)]
     log("tree: python -m data.crop (256 px crop cache)")
-    log_path = ctx.run_dir("data.crop.log")
+    log_path = ctx.log_file("data.crop.log")
     rc, seconds = runs.run_module(ctx, "data.crop", crops, log_path, ctx.timeout(120))
     ok = rc == 0 and (ctx.tree / "crops" / "summary.json").is_file()
     if ok:
@@ -133,44 +149,50 @@ def eager_speed(ctx: Context, report: Report) -> dict[str, float]:
 
 
 def compiled_speed(ctx: Context, report: Report, cdcn_u: dict[str, float]) -> None:
-    """The compiled variant, in one separate process per check, stopped when the budget runs out."""
+    """The compiled variant, in one separate process stopped when the budget runs out."""
     if "compile" not in ctx.variants:
         return
     results = ctx.out / "compile_rows.json"
     results.unlink(missing_ok=True)
-    args = ["--profile", ctx.profile.name, "--out", str(ctx.out), "--methods", ",".join(ctx.methods),
-            "--json", str(results)]
-    timeout = ctx.timeout(600, reserve=10)
+    args = ["--profile", ctx.profile.name, "--out", str(ctx.out), "--work", str(ctx.work),
+            "--methods", ",".join(ctx.methods), "--json", str(results)]
+    timeout, rc = ctx.timeout(600, reserve=10), 0
     log(f"compile: {', '.join(ctx.methods)} in one process, at most {timeout:.0f} s")
     if ctx.in_process:
         speed.compile_worker(args)
     elif timeout > 30:
         speed.free_memory()
-        runs.run_module(ctx, str(COMPILE_WORKER), args, ctx.run_dir("compile.log"), timeout)
+        rc = runs.run_module(ctx, str(COMPILE_WORKER), args, ctx.log_file("compile.log"), timeout)[0]
     rows = fileio.read_json(results) if results.is_file() else []
-    done = {r["what"].split()[0] for r in rows}
     for row in rows:
         report.add(speed.SPEED, row)
         if row["what"] == "cdcn_u compile" and row.get("result") == "ok":
             cdcn_u["compile"] = float(row["per s"])
-    for key in (k for k in ctx.methods if k not in done):
+    done = {r["what"].split()[0] for r in rows}
+    for i, key in enumerate(k for k in ctx.methods if k not in done):
+        result = "skipped (time budget)"
+        if i == 0 and rc == 124:
+            result = "stopped by the time budget while compiling"
+        elif i == 0 and rc != 0:
+            result = f"FAIL: the compiling process exited with {rc}: {tail(ctx.log_file('compile.log'))}"
         report.add(speed.SPEED, {"what": f"{key} compile", "method": METHODS[key].label,
-                                 "variant": VARIANT_TEXT["compile"], "result": "skipped (time budget)"})
+                                 "variant": VARIANT_TEXT["compile"], "result": result})
     report.note(speed.SPEED, f"Compiled with torch.compile(backend={ctx.profile.compile_backend!r}); its first "
-                             "step includes the compilation. Log: runs/compile.log.")
+                             "step includes the compilation. Log: logs/compile.log.")
 
 
-def loader(ctx: Context, report: Report, cdcn_u: dict[str, float]) -> None:
+def loader(ctx: Context, report: Report) -> list[dict[str, Any]]:
+    """The loader's rows (its verdict is written at the end, against every CDCN_u variant measured)."""
     if "cdcn_u" not in ctx.methods or ctx.remaining() < 40:
-        return
+        return []
     try:
         rows = speed.measure_loader(ctx)
     except Exception as e:  # a failure of the loader is a finding, reported in its row
         report.add(speed.LOADER, {"what": "loader", "result": f"FAIL: {type(e).__name__}: {e}"})
-        return
+        return []
     for row in rows:
         report.add(speed.LOADER, row)
-    report.note(speed.LOADER, speed.loader_verdict(rows, cdcn_u))
+    return rows
 
 
 def add_notes(ctx: Context, report: Report) -> None:
@@ -185,8 +207,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile = PROFILES["dry-run" if args.dry_run else "gpu"]
     out = output_folder(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = Context(profile, out, tuple(args.methods.split(",")), tuple(args.variants.split(",")), args.in_process,
-                  args.budget)
+    work, temporary = work_folder(args.work, args.out)
+    ctx = Context(profile, out, work, tuple(args.methods.split(",")), tuple(args.variants.split(",")),
+                  args.in_process, args.budget)
+    try:
+        return check(ctx)
+    finally:
+        if temporary:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def check(ctx: Context) -> int:
+    """Every part in turn; the exit status (1 when a check failed)."""
+    out, profile = ctx.out, ctx.profile
     report = Report(out)
     if profile.device == "cuda" and not torch.cuda.is_available():
         report.header = ["No CUDA device is visible to torch: nothing was checked (--dry-run runs on the CPU)."]
@@ -200,13 +233,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if prepare(ctx, report):
         checkpoints = runs.end_to_end(ctx, report)
         cdcn_u = eager_speed(ctx, report)
-        loader(ctx, report, cdcn_u)
+        loader_rows = loader(ctx, report)
         if ctx.remaining() > 40:
             runs.ddp_one_process(ctx, report)
         if checkpoints and ctx.remaining() > 30:
             for row in speed.measure_predict(ctx, checkpoints):
                 report.add(speed.PREDICT, row)
         compiled_speed(ctx, report, cdcn_u)
+        if loader_rows:
+            report.note(speed.LOADER, speed.loader_verdict(loader_rows, cdcn_u))
     log("done")
     print(report.markdown(), flush=True)
     return 1 if report.failures() else 0

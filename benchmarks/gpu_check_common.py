@@ -44,6 +44,8 @@ class Profile:
     tree: TreeShape
     e2e_steps: int  # optimiser steps of each end-to-end training run
     e2e_batch: int
+    dsdg_batch: int  # pairs per step of DSDG's end-to-end run
+    run_cap_s: float  # the longest one command-line run may take
     speed_batch: dict[str, int]  # per method: the batch of the timed training steps
     warmup: int  # untimed steps before the timed ones (the first one also compiles)
     timed: int
@@ -60,11 +62,13 @@ PROFILES = {
     # Batches per GPU of the original configs: DUM 64, CDCN++ 7, FAS-SGTD 42 (6 x 7 GPUs) and 2 clips,
     # DSDG 60 pairs (240 over 4 GPUs).
     "gpu": Profile("gpu", "cuda", 256, TreeShape((360, 480), (160, 85, 160, 190), 8), e2e_steps=3, e2e_batch=4,
+                   dsdg_batch=4, run_cap_s=240,
                    speed_batch={"cdcn_u": 64, "cdcnpp": 7, "sgtd_single": 42, "sgtd_multi": 2, "dsdg": 60},
                    warmup=3, timed=10, dsdg_hdim=128, loader_batches=4, predict_repeats=7,
                    compile_backend="inductor", workers=4, e2e_precision=True,
                    default_variants=("fp32", "bf16", "bf16_cl", "compile")),
     "dry-run": Profile("dry-run", "cpu", 32, TreeShape((96, 128), (40, 20, 48, 56), 6), e2e_steps=2, e2e_batch=2,
+                       dsdg_batch=1, run_cap_s=900,
                        speed_batch={"cdcn_u": 2, "cdcnpp": 2, "sgtd_single": 2, "sgtd_multi": 1, "dsdg": 1},
                        warmup=1, timed=2, dsdg_hdim=8, loader_batches=3, predict_repeats=1,
                        compile_backend="aot_eager", workers=1, e2e_precision=False,
@@ -113,7 +117,8 @@ class Context:
     """Where this run writes, what it measures and how long it may take."""
 
     profile: Profile
-    out: Path
+    out: Path  # the report and the logs (small: what comes back from a remote machine)
+    work: Path  # the tree, the runs and their checkpoints (hundreds of MB)
     methods: tuple[str, ...]
     variants: tuple[str, ...]
     in_process: bool = False  # CLIs called in this process (tests) instead of `python -m` processes
@@ -121,19 +126,22 @@ class Context:
 
     @property
     def tree(self) -> Path:
-        return self.out / "tree"
+        return self.work / "tree"
 
     def run_dir(self, name: str) -> Path:
-        return self.out / "runs" / name
+        return self.work / "runs" / name
+
+    def log_file(self, name: str) -> Path:
+        return self.out / "logs" / name
 
     @property
     def lightcnn(self) -> Path:
-        return self.out / "lightcnn_random.pth.tar"
+        return self.work / "lightcnn_random.pth.tar"
 
     @property
     def single_random(self) -> Path:
         """A single-frame checkpoint with random weights (the multi-frame speed runs start from it)."""
-        return self.out / "sgtd_single_random.pt"
+        return self.work / "sgtd_single_random.pt"
 
     def remaining(self) -> float:
         return self.budget_s - (time.time() - T0)

@@ -86,6 +86,7 @@ def method_keys(ctx: Context, spec: MethodSpec) -> list[str]:
     p = ctx.profile
     if spec.key == "dsdg":
         return [f"identity_net.checkpoint={ctx.lightcnn}", "identity_net.enabled=true", f"model.hdim={p.dsdg_hdim}",
+                f"train.batch_size={p.dsdg_batch}",
                 "data.frames_per_video=4", f"data.workers={p.workers}", "eval.pairs=2", "eval.batch_size=2",
                 "eval.grid_samples=2", "loss.warmup_steps=1"]
     keys = [*spec.keys, f"data.input_size={p.size}", "eval.frames_per_video=2", "eval.batch_size=8",
@@ -125,14 +126,16 @@ def train_and_test(ctx: Context, report: Report, spec: MethodSpec) -> bool:
     args = common_keys(ctx, spec.key) + method_keys(ctx, spec) + list(precision)
     amp = next((k.split("=", 1)[1] for k in precision if k.startswith("train.amp=")), "fp32")
     cl = "train.channels_last=true" in precision
-    row: dict[str, Any] = {"what": spec.key, "method": spec.label, "steps": ctx.profile.e2e_steps,
-                           "batch": ctx.profile.e2e_batch, "precision": amp + (" + channels_last" if cl else "")}
+    batch = ctx.profile.dsdg_batch if spec.key == "dsdg" else ctx.profile.e2e_batch
+    row: dict[str, Any] = {"what": spec.key, "method": spec.label, "steps": ctx.profile.e2e_steps, "batch": batch,
+                           "precision": amp + (" + channels_last" if cl else "")}
     log(f"{spec.key}: python -m {spec.train} ({ctx.profile.e2e_steps} steps on {ctx.profile.device})")
-    rc, seconds = run_module(ctx, spec.train, args, run_dir.parent / f"{spec.key}.train.log", ctx.timeout(240))
+    rc, seconds = run_module(ctx, spec.train, args, ctx.log_file(f"{spec.key}.train.log"),
+                             ctx.timeout(ctx.profile.run_cap_s))
     problem, loss = check_training(run_dir, ctx.profile.e2e_steps) if rc == 0 else (f"exit {rc}", math.nan)
     row.update({"final loss": loss, "train s": seconds})
     if problem:
-        row["result"] = f"FAIL train: {problem}: {tail(run_dir.parent / f'{spec.key}.train.log')}"
+        row["result"] = f"FAIL train: {problem}: {tail(ctx.log_file(f'{spec.key}.train.log'))}"
         report.add(E2E, row)
         return False
     row["result"] = test_or_generate(ctx, spec, args, row)
@@ -146,8 +149,8 @@ def test_or_generate(ctx: Context, spec: MethodSpec, args: list[str], row: dict[
     if spec.test is None:
         return generate(ctx, run_dir, row)
     log(f"{spec.key}: python -m {spec.test} (reads {run_dir / 'best.pt'})")
-    log_path = run_dir.parent / f"{spec.key}.test.log"
-    rc, seconds = run_module(ctx, spec.test, args, log_path, ctx.timeout(180))
+    log_path = ctx.log_file(f"{spec.key}.test.log")
+    rc, seconds = run_module(ctx, spec.test, args, log_path, ctx.timeout(ctx.profile.run_cap_s))
     row["test s"] = seconds
     metrics = run_dir / "test" / "metrics.json"
     if rc != 0 or not metrics.is_file():
@@ -160,12 +163,12 @@ def test_or_generate(ctx: Context, spec: MethodSpec, args: list[str], row: dict[
 def generate(ctx: Context, run_dir: Path, row: dict[str, Any]) -> str:
     """Four generated pairs from the trained generator (MTCNN on the generated faces)."""
     out = ctx.run_dir("dsdg_generated")
-    log_path = run_dir.parent / "dsdg.generate.log"
+    log_path = ctx.log_file("dsdg.generate.log")
     log("dsdg: python -m dsdg.generate (4 pairs)")
     rc, seconds = run_module(ctx, "dsdg.generate", ["--checkpoint", str(run_dir / "last.pt"), "--out", str(out),
                                                     "--num-pairs", "4", "--frames-per-video", "2", "--batch-size", "4",
                                                     "--device", ctx.profile.device, "--force"], log_path,
-                             ctx.timeout(120))
+                             ctx.timeout(ctx.profile.run_cap_s))
     row["generate s"] = seconds
     listed = (out / "generated.txt").read_text().split() if (out / "generated.txt").is_file() else []
     if rc != 0 or len(listed) != 4:
@@ -175,9 +178,10 @@ def generate(ctx: Context, run_dir: Path, row: dict[str, Any]) -> str:
 
 def end_to_end(ctx: Context, report: Report) -> dict[str, Path]:
     """Every method's runs (the multi-frame stage after the single-frame one); the checkpoints that passed."""
-    report.note(E2E, f"Each run: {ctx.profile.e2e_steps} optimiser steps of batch {ctx.profile.e2e_batch} on the "
-                     f"synthetic tree at {ctx.profile.size} px (DSDG: 256 px pairs, hdim {ctx.profile.dsdg_hdim}), "
-                     "dev scoring at the end, then test.py on best.pt (DSDG: dsdg.generate). Logs: runs/*.log.")
+    p = ctx.profile
+    report.note(E2E, f"Each run: {p.e2e_steps} optimiser steps of batch {p.e2e_batch} on the synthetic tree at "
+                     f"{p.size} px (DSDG: {p.dsdg_batch} pairs of 256 px images, hdim {p.dsdg_hdim}), dev scoring "
+                     "at the end, then test.py on best.pt (DSDG: dsdg.generate). Logs: logs/*.log.")
     passed = {}
     order = [k for k in ("cdcn_u", "cdcnpp", "sgtd_single", "sgtd_multi", "dsdg") if k in ctx.methods]
     for key in order:
@@ -196,8 +200,8 @@ def ddp_one_process(ctx: Context, report: Report) -> None:
     args = common_keys(ctx, "ddp") + method_keys(ctx, spec)
     launcher = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1")
     log("ddp: python -m torch.distributed.run --standalone --nproc_per_node=1 -m dum.train")
-    log_path = run_dir.parent / "ddp.train.log"
-    rc, seconds = run_module(ctx, spec.train, args, log_path, ctx.timeout(180), launcher=launcher)
+    log_path = ctx.log_file("ddp.train.log")
+    rc, seconds = run_module(ctx, spec.train, args, log_path, ctx.timeout(ctx.profile.run_cap_s), launcher=launcher)
     text = log_path.read_text(errors="replace") if log_path.is_file() else ""
     backend = "nccl" if ctx.profile.device == "cuda" else "gloo"
     problem = check_training(run_dir, ctx.profile.e2e_steps)[0] if rc == 0 else f"exit {rc}"

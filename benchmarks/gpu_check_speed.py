@@ -127,6 +127,8 @@ def measure_step(ctx: Context, spec: MethodSpec, variant: str) -> dict[str, Any]
     row.update({"per s": batch_size / seconds, "ms/step": 1000.0 * seconds,
                 "peak MiB": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else math.nan,
                 "result": "ok"})
+    if run.writer is not None:
+        run.writer.close()
     return row
 
 
@@ -236,11 +238,12 @@ def compile_worker(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="compiled training steps (started by benchmarks/gpu_check.py)")
     p.add_argument("--profile", choices=sorted(PROFILES), required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--work", required=True)
     p.add_argument("--methods", required=True)
     p.add_argument("--json", required=True)
     args = p.parse_args(argv)
     methods = tuple(args.methods.split(","))
-    ctx = Context(PROFILES[args.profile], Path(args.out), methods, ("compile",))
+    ctx = Context(PROFILES[args.profile], Path(args.out), Path(args.work), methods, ("compile",))
     rows: list[dict[str, Any]] = []
     for key in methods:
         log(f"compile: {key}")

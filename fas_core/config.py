@@ -4,10 +4,12 @@
 * A YAML experiment file overrides some of them. It may start from another file with
   ``_base_: other.yaml`` (path relative to the file), as mmengine configs do.
 * ``key=value`` arguments on the command line override both (``optim.lr=3e-4``); the value is
-  parsed as YAML, so ``true``, ``1e-4``, ``[1, 2]`` and ``null`` mean what they look like.
+  parsed as YAML, so ``true``, ``1e-4``, ``[1, 2]`` and ``null`` mean what they look like (only
+  ``true`` / ``false`` are booleans: ``train.amp=off`` is the word ``off``).
 * A key that the defaults do not have is an error that names the valid keys at that level,
   and a value of the wrong type (text where a number belongs) is an error too.
-* The resolved config is saved as ``config.yaml`` in every run directory.
+* The resolved config is saved as ``config.yaml`` in every run directory; the loaded config is
+  an :class:`AttrDict` (``cfg.train.lr`` and ``cfg["train"]["lr"]``).
 """
 
 from __future__ import annotations
