@@ -175,7 +175,8 @@ class Report:
     def markdown(self) -> str:
         lines = ["# GPU check", "", *self.header, ""]
         for section, rows in self.sections.items():
-            columns = list(dict.fromkeys(k for r in rows for k in r))
+            named = list(dict.fromkeys(k for r in rows for k in r))
+            columns = [k for k in named if k != "result"] + (["result"] if "result" in named else [])  # result last
             lines += [f"## {section}", "", "| " + " | ".join(columns) + " |",
                       "|" + "|".join("---" for _ in columns) + "|"]
             lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
