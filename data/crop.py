@@ -1,7 +1,8 @@
 """Offline crop cache (docs/data.md, stage 4 "Cropping"): 256x256 faces and 32x32 depth crops.
 
     python -m data.crop --frames <work>/frames --depth <work>/depth --out <work>/crops \\
-        [--scale 1.3] [--size 256] [--depth-size 32] [--workers W] [--shard I/N]
+        [--scale 1.3 | --scales 1.2 1.3 1.4 [--seed 0]] [--videos-from LIST] [--size 256] [--depth-size 32] \\
+        [--workers W] [--shard I/N]
 
 For every frame ``<frames>/<video>/<video>_<NNN>_scene.jpg`` with a face box
 (``_scene.dat``), the box is scaled by ``--scale`` around its centre and clamped to the frame
@@ -9,6 +10,11 @@ For every frame ``<frames>/<video>/<video>_<NNN>_scene.jpg`` with a face box
 and written as ``<out>/<video>/<video>_<NNN>_scene.jpg`` (JPEG, ``--quality``), the frame-sized
 depth map ``<depth>/<video>/<video>_<NNN>_depth1D.jpg`` (or ``.png``) cropped with the same box
 and resized to ``--depth-size`` is written as ``<out>/<video>/<video>_<NNN>_depth1D.png``.
+
+``--scales`` cuts every frame at one scale drawn from the set, once per frame and from
+``(--seed, video, frame)`` only (:func:`fas_core.crop_cache.drawn_scale`): the original DUM's
+training cache, whose frames are cut at ``randint(12, 15) / 10``. ``--videos-from`` limits the
+run to the videos of protocol lists (e.g. a Train list: nothing else reads such a cache).
 
 Counted, never fatal (the frame-level kinds are named frame by frame, ``<video>_<NNN>``):
 
@@ -35,6 +41,8 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +50,8 @@ import cv2
 import numpy as np
 
 from fas_core import fileio
-from fas_core.crop_cache import CROP_CACHE, CropCacheSpec, entry_paths, write_entry
+from fas_core.crop_cache import CROP_CACHE, CropCacheSpec, drawn_scale, entry_paths, write_entry
+from fas_core.oulu import read_list
 from fas_core.shards import Shard
 from fas_core.stage_cli import stage_main, stage_parser
 from fas_core.stages import VideoResult, find_frame_videos, frames_or_failure, remove_temp_files, run_stage
@@ -62,8 +71,11 @@ def _read_depth(depth_root: Path, video: str, idx: int) -> tuple[np.ndarray | No
 
 
 def crop_video(video: str, frames_root: str | Path, depth_root: str | Path, out_root: str | Path,
-               spec: CropCacheSpec = CROP_CACHE) -> VideoResult:
-    """Crop every frame of ``video`` that has a box; write the cache entries (``spec``); mark done."""
+               spec: CropCacheSpec = CROP_CACHE, scales: Sequence[float] = (), seed: int = 0) -> VideoResult:
+    """Crop every frame of ``video`` that has a box; write the cache entries (``spec``); mark done.
+
+    With ``scales``, each frame's box scale is drawn from them (:func:`drawn_scale`) instead of ``spec.scale``.
+    """
     cv2.setNumThreads(1)  # parallelism comes from the process pool
     frames_root, depth_root, out_root = Path(frames_root), Path(depth_root), Path(out_root)
     src = frames_root / video
@@ -101,7 +113,8 @@ def crop_video(video: str, frames_root: str | Path, depth_root: str | Path, out_
             res.messages.append(f"{video}: depth map of frame {idx} differs in size from the frame")
         if problem:
             res.frame_failed(problem, idx)
-        write_entry(*entry_paths(out_root, video, idx), image, depth, box, spec)
+        frame_spec = replace(spec, scale=drawn_scale(scales, seed, video, idx)) if scales else spec
+        write_entry(*entry_paths(out_root, video, idx), image, depth, box, frame_spec)
         res.faces += 1
     fileio.mark_done(out)
     return res
@@ -110,21 +123,37 @@ def crop_video(video: str, frames_root: str | Path, depth_root: str | Path, out_
 def crop_all(frames_root: str | Path, depth_root: str | Path, out_root: str | Path,
              scale: float = CROP_CACHE.scale, size: int = CROP_CACHE.face_size,
              depth_size: int = CROP_CACHE.depth_size, workers: int = 1,
-             quality: int = CROP_CACHE.jpeg_quality, shard: Shard | None = None) -> dict[str, Any]:
-    """Run the crop stage over every video folder under ``frames_root`` (those of ``shard``); returns the summary."""
+             quality: int = CROP_CACHE.jpeg_quality, shard: Shard | None = None,
+             scales: Sequence[float] = (), seed: int = 0, videos_from: Sequence[str | Path] = ()) -> dict[str, Any]:
+    """Run the crop stage over every video folder under ``frames_root`` (those of ``shard``); returns the summary.
+
+    ``scales``: one scale per frame drawn from them (``seed``) instead of ``scale``; ``videos_from``:
+    only the videos named in these list files.
+    """
     if not Path(depth_root).is_dir():
         raise FileNotFoundError(f"depth folder not found: {depth_root} (run data.make_depth first)")
-    if scale <= 0 or size < 1 or depth_size < 1:
-        raise ValueError(f"scale, size and depth size must be positive (got {scale}, {size}, {depth_size})")
+    if min((scale, *scales)) <= 0 or size < 1 or depth_size < 1:
+        raise ValueError(f"scales, size and depth size must be positive (got {list(scales) or scale}, {size}, "
+                         f"{depth_size})")
     spec = CropCacheSpec(face_size=size, depth_size=depth_size, jpeg_quality=quality, scale=scale)
-    videos = find_frame_videos(frames_root)
+    videos = listed_videos(find_frame_videos(frames_root), videos_from)
     if not videos:
-        raise ValueError(f"no video folders under {frames_root}")
+        raise ValueError(f"no video folders under {frames_root}"
+                         + (f" named in {', '.join(map(str, videos_from))}" if videos_from else ""))
     process = functools.partial(crop_video, frames_root=str(frames_root), depth_root=str(depth_root),
-                                out_root=str(out_root), spec=spec)
+                                out_root=str(out_root), spec=spec, scales=tuple(scales), seed=seed)
+    drawn = {"scales": list(scales), "seed": seed} if scales else {"scale": scale}
     return run_stage("crop", videos, process, out_root, workers=workers, shard=shard,
-                     extra_summary={"scale": scale, "size": size, "depth_size": depth_size,
+                     extra_summary={**drawn, "size": size, "depth_size": depth_size,
                                     "frames_root": str(frames_root), "depth_root": str(depth_root)})
+
+
+def listed_videos(videos: Sequence[str], lists: Sequence[str | Path]) -> list[str]:
+    """The ``videos`` named in any of the protocol ``lists`` (all of them when no list is given)."""
+    if not lists:
+        return list(videos)
+    named = {video for path in lists for video, _ in read_list(path, zero_is_attack=True)}
+    return [v for v in videos if v in named]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
          "--out": "crop cache root, e.g. <work>/crops"})
     parser.add_argument("--scale", type=float, default=CROP_CACHE.scale,
                         help="box scale around its centre (default %(default)s)")
+    parser.add_argument("--scales", type=float, nargs="+", default=[], metavar="S",
+                        help="cut each frame at one of these scales, drawn once per frame (replaces --scale; "
+                             "the original DUM training crop: 1.2 1.3 1.4)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the per-frame draws of --scales (default 0)")
+    parser.add_argument("--videos-from", action="append", default=[], metavar="LIST",
+                        help="crop only the videos of this protocol list (repeatable; default: every video)")
     parser.add_argument("--size", type=int, default=CROP_CACHE.face_size,
                         help="face crop size in pixels (default %(default)s)")
     parser.add_argument("--depth-size", type=int, default=CROP_CACHE.depth_size,
@@ -145,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     def run(a: argparse.Namespace) -> dict[str, Any]:
-        return crop_all(a.frames, a.depth, a.out, a.scale, a.size, a.depth_size, a.workers, a.quality, a.shard)
+        return crop_all(a.frames, a.depth, a.out, a.scale, a.size, a.depth_size, a.workers, a.quality, a.shard,
+                        a.scales, a.seed, a.videos_from)
 
     return stage_main("crop", build_parser(), run, argv)
 

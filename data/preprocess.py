@@ -40,7 +40,8 @@ from typing import Any
 from fas_core import fileio
 from fas_core.config import Typed, config_argparser, load_config, save_config
 from fas_core.crop_cache import CROP_CACHE
-from fas_core.runlock import RunLockedError, run_lock
+from fas_core.errors import run_cli
+from fas_core.runlock import run_lock
 from fas_core.shards import Shard
 from fas_core.stage_cli import shard_arg
 from fas_core.stages import SUMMARY, merge_folder, print_summary, shard_summary_name
@@ -262,6 +263,11 @@ def _check_shard_run(plan: list[Stage], shard: Shard | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit status 0; bad input (config, paths, a folder another run holds) 2 with one line (``--debug``: traceback)."""
+    return run_cli(_main, argv, prog="preprocess", also=(ValueError,), return_status=True)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == [MERGE_COMMAND]:
         return merge_summaries_main(argv[1:])
@@ -273,27 +279,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard", type=shard_arg, default=None, metavar="I/N",
                         help=f"run the video stages ({', '.join(SHARDED_STAGES)}) for shard I of N only")
     args = parser.parse_args(argv)
-    try:
-        cfg = load_config(DEFAULTS, args.config, args.overrides)
-        oulu_root = Path(cfg.oulu_root)
-        if not has_dataset(oulu_root) and not cfg.synth.enabled:
-            raise ValueError(f"no OULU-NPU dataset at oulu_root={oulu_root} (expected {', '.join(DATASET_FOLDERS)}); "
-                             "point oulu_root at your copy or set synth.enabled=true")
-        plan = build_plan(cfg, args.shard)
-        _check_shard_run(plan, args.shard)
-    except ValueError as e:  # ConfigError is a ValueError
-        print(f"preprocess: error: {e}", file=sys.stderr)
-        return 2
+    cfg = load_config(DEFAULTS, args.config, args.overrides)
+    oulu_root = Path(cfg.oulu_root)
+    if not has_dataset(oulu_root) and not cfg.synth.enabled:
+        raise ValueError(f"no OULU-NPU dataset at oulu_root={oulu_root} (expected {', '.join(DATASET_FOLDERS)}); "
+                         "point oulu_root at your copy or set synth.enabled=true")
+    plan = build_plan(cfg, args.shard)
+    _check_shard_run(plan, args.shard)
     if args.dry_run:
         _print_recap(run_plan(plan, dry_run=True))
         return 0
-    try:
-        with run_lock(cfg.work_root, "preprocess", args.shard):
-            save_config(cfg, Path(cfg.work_root) / "preprocess_config.yaml")
-            _print_recap(run_plan(plan))
-    except (RunLockedError, PermissionError) as e:
-        print(f"preprocess: error: {e}", file=sys.stderr)
-        return 2
+    with run_lock(cfg.work_root, "preprocess", args.shard):
+        save_config(cfg, Path(cfg.work_root) / "preprocess_config.yaml")
+        _print_recap(run_plan(plan))
     return 0
 
 

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from fas_core import fileio, oulu
+from fas_core.errors import run_cli
 from fas_core.stages import VideoResult
 
 from .synth_attacks import DISPLAYS, PRINTERS
@@ -232,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit status 0, 1 when videos failed; an output that cannot be written exits 2 with one line."""
+    return run_cli(_main, argv, prog="synth", return_status=True)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     workers = max(1, args.workers)

@@ -30,7 +30,7 @@ from torch import nn
 
 from fas_core import checkpoint as ckpt
 from fas_core.config import Typed, config_argparser, config_from_cli
-from fas_core.engine import ENGINE_DEFAULTS, set_seed, train
+from fas_core.engine import ENGINE_DEFAULTS, check_engine_settings, set_seed, train
 from fas_core.errors import UserError, run_cli
 from fas_core.prepare import Prerequisite, ensure, python_module, show
 from fas_core.task import Task
@@ -78,6 +78,11 @@ DEFAULTS: dict[str, Any] = {
         "warmup_factor": 0.01,
     },
     "optim": {"lr": Typed(float, 2e-4, low=0.0), "betas": [0.9, 0.999]},
+    "generate": {  # what `python -m dsdg.generate` samples from this run unless told otherwise
+        # demo: 200 pairs in videos of 10; paper: the original's DUM list, 350 live + 350 spoof videos of 99
+        # frames (34,650 pairs), set in the paper config
+        "preset": Typed(str, "demo", choices=("demo", "paper")),
+    },
     "eval": {
         "pairs": Typed(int, 8, low=1),  # held-out dev pairs for the reconstruction error
         "batch_size": Typed(int, 4, low=1),
@@ -233,6 +238,10 @@ class DSDGTask(Task):
               f"(epoch = {steps_per_epoch} steps)")
         return ds
 
+    def sample_groups(self, dataset: PairDataset) -> list[int]:
+        """The spoof type: an unreadable pair's stand-in is a pair of the same type."""
+        return list(dataset.types)
+
     def eval_pairs(self) -> list[dict[str, torch.Tensor]]:
         """Fixed held-out dev pairs (loaded once)."""
         if self._eval_pairs is None:
@@ -243,13 +252,14 @@ class DSDGTask(Task):
     def training_step(self, model: nn.Module, batch: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         spoof, live, types = batch["spoof"], batch["live"], batch["type"]
         out = model(spoof, live)
+        mmd, ort = L.batch_statistic_terms(out["z_spoof"], out["z_live"], out["z_type"])  # over all processes
         terms = L.LossTerms(
             rec=L.reconstruction_loss(out["rec"], torch.cat((spoof, live), dim=1)),
             kl=L.kl_loss([(out["mu_spoof"], out["logvar_spoof"]), (out["mu_live"], out["logvar_live"]),
                           (out["mu_type"], out["logvar_type"])]),
-            mmd=L.mean_distance_loss(out["z_spoof"], out["z_live"]),
+            mmd=mmd,
             type=L.type_loss(out["type_logits"], types),
-            ort=L.orthogonality_loss(out["z_type"], out["z_spoof"]),
+            ort=ort,
         )
         if self.ip_net is not None:
             ip = self.ip_net.to(spoof.device)
@@ -329,6 +339,7 @@ def _main(argv: Sequence[str] | None) -> dict[str, Any]:
                         help="train without the LightCNN identity network (identity and pair losses off)")
     parser.add_argument("--prepare-only", action="store_true", help="make missing inputs, then exit")
     cfg, args = config_from_cli(DESCRIPTION, DEFAULTS, argv, parser=parser, default_config=DSDGTask.default_config)
+    check_engine_settings(cfg)  # before the reconstruction error of the untrained networks is measured
     if args.no_identity_net:
         cfg.identity_net.enabled = False
     first_process = int(os.environ.get("RANK", "0")) == 0 and int(os.environ.get("WORLD_SIZE", "1")) == 1

@@ -4,9 +4,11 @@ Two sources of face crops, both giving a BGR face of the configured input size `
 depth crop of ``S / 8``:
 
 * :class:`CropCache` - the offline crop cache ``<crops>/<video>/<video>_<NNN>_scene.jpg`` (256x256
-  at scale 1.3) and ``..._depth1D.png`` (32x32), resized to ``S`` and ``S / 8``;
+  at scale 1.3) and ``..._depth1D.png`` (32x32), resized to ``S`` and ``S / 8``. With
+  ``data.cache_train_scales`` the training split reads a cache whose frames were cut at one
+  scale each, drawn from those scales when the cache was made (the original DUM's offline crop);
 * :class:`OnlineCrop` - frames + ``.dat`` boxes + frame-sized ``depth1D.jpg`` maps, cropped on
-  the fly; training draws the scale from ``{1.2, 1.3, 1.4}`` per sample as the original.
+  the fly; training draws the scale from ``data.train_scales`` per sample as the original CDCN.
 
 Training samples (:class:`DepthTrainSet`) are one random frame of one video with the spec's
 augmentations (brightness/gamma, random erasing, flip of image and depth together, cutout,
@@ -35,7 +37,8 @@ from fas_core import augment, fileio
 from fas_core.crop import RESIZE_MODES, TEST_CROP_SCALE, crop_face_and_depth
 from fas_core.crop_cache import CropCacheSpec, entry_paths, read_entry
 from fas_core.method import depth_size_of
-from fas_core.video_data import VideoEntry, WorkPaths, evenly_spaced, load_split
+from fas_core.oulu import read_list
+from fas_core.video_data import VideoEntry, WorkPaths, evenly_spaced, frames_with_box, load_split
 
 from .method import MEAN, STD
 
@@ -47,9 +50,13 @@ CACHE_SIZE = 256  # the reference size the augmentation constants are given for
 
 
 class CropCache:
-    """The offline crop cache (``data.crop``; its contract: :mod:`fas_core.crop_cache`)."""
+    """The offline crop cache (``data.crop``; its contract: :mod:`fas_core.crop_cache`).
+
+    An entry's crop scale was fixed when the cache was cut, so :meth:`load` takes none.
+    """
 
     kind = "crops"
+    online = False
 
     def __init__(self, root: str | Path, resize: str = "linear") -> None:
         if resize not in RESIZE_MODES:
@@ -70,7 +77,9 @@ class CropCache:
 
     def load(self, video: str, index: int, scale: float | None, size: int, depth_size: int,
              with_depth: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(face BGR uint8 [size, size, 3], depth uint8 [depth_size, depth_size] or None)``; ``scale`` unused."""
+        """``(face BGR uint8 [size, size, 3], depth uint8 [depth_size, depth_size] or None)``; no ``scale``."""
+        if scale is not None:
+            raise ValueError(f"{self.root}: a crop-cache entry is read at the scale it was cut at, not {scale}")
         depth = self.depth_path(video, index) if with_depth else None
         return read_entry(self.image_path(video, index), depth, size, depth_size, self.spec)
 
@@ -79,6 +88,7 @@ class OnlineCrop:
     """Frames + ``.dat`` boxes + frame-sized ``depth1D.jpg`` maps, cropped per sample."""
 
     kind = "frames"
+    online = True
 
     def __init__(self, frames_root: str | Path, depth_root: str | Path) -> None:
         self.root = Path(frames_root)
@@ -167,12 +177,14 @@ class AugmentConfig:
     erasing: float = 0.5
     flip: float = 0.5
     cutout_max_side: int = 49
+    gamma_per_channel: bool = True  # False: one gamma per image, as the original
+    erasing_fill: str = "mean"  # "zero": the original's (truncated) fill
 
     @classmethod
     def from_cfg(cls, cfg: Any) -> AugmentConfig:
         """From a config's ``augment`` section."""
         return cls(bool(cfg.enabled), float(cfg.brightness), tuple(cfg.gamma), float(cfg.erasing),
-                   float(cfg.flip), int(cfg.cutout_max_side))
+                   float(cfg.flip), int(cfg.cutout_max_side), bool(cfg.gamma_per_channel), str(cfg.erasing_fill))
 
 
 def augment_sample(face: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
@@ -180,13 +192,14 @@ def augment_sample(face: np.ndarray, depth: np.ndarray, rng: np.random.Generator
     """Brightness/gamma -> random erasing -> flip (face and depth together) -> cutout; BGR float32 out.
 
     The order is the original's (its cutout runs after ToTensor, i.e. on 0-255 values before
-    the normalisation). Random erasing fills with the image mean (fas_core.augment).
+    the normalisation). Random erasing fills with the image mean, or zeros as the original
+    (``augment.erasing_fill``, fas_core.augment).
     """
     img = face.astype(np.float32)
     if not aug.enabled:
         return img, depth
-    img = augment.brightness_contrast(img, rng, aug.brightness, aug.gamma)
-    img = augment.random_erasing(img, rng, p=aug.erasing)
+    img = augment.brightness_contrast(img, rng, aug.brightness, aug.gamma, gamma_per_channel=aug.gamma_per_channel)
+    img = augment.random_erasing(img, rng, p=aug.erasing, fill=aug.erasing_fill)
     if rng.random() < aug.flip:
         img, depth = augment.hflip(img, depth)
     side = max(1, round(aug.cutout_max_side * img.shape[0] / CACHE_SIZE))
@@ -225,9 +238,11 @@ class DepthTrainSet(Dataset):
         rng = np.random.default_rng(seed)
         it = self.items[index]
         frame = int(rng.choice(it.entry.frames))
+        # Drawn for every sample, so that the augmentation's draws after it do not depend on the source.
         scale = float(rng.choice(self.scales))
         live = it.entry.label == 1
-        face, depth = it.source.load(it.entry.video, frame, scale, self.size, self.depth_size, with_depth=live)
+        face, depth = it.source.load(it.entry.video, frame, scale if it.source.online else None, self.size,
+                                     self.depth_size, with_depth=live)
         if depth is None:  # attacks: an all-zero label (docs/methods/dum.md)
             depth = np.zeros((self.depth_size, self.depth_size), np.uint8)
         img, depth = augment_sample(face, depth, rng, self.aug)
@@ -291,7 +306,8 @@ class FrameScoringSet(Dataset):
         v, frame = self.refs[i]
         it = self.items[v]
         has = frame in it.depth_frames
-        face, depth = it.source.load(it.entry.video, frame, self.scale, self.size, self.depth_size, with_depth=has)
+        scale = self.scale if it.source.online else None
+        face, depth = it.source.load(it.entry.video, frame, scale, self.size, self.depth_size, with_depth=has)
         image, dmap = to_tensors(face.astype(np.float32), depth)
         if dmap is None:
             dmap = torch.zeros(self.depth_size, self.depth_size)
@@ -309,6 +325,7 @@ class DataPaths:
     generated_list: Path | None
     generated_crops: Path | None
     resize: str = "linear"
+    cache_train_scales: tuple[float, ...] = ()  # the train split's cache: one of these scales per frame
 
     @classmethod
     def from_cfg(cls, d: Any) -> DataPaths:
@@ -316,22 +333,48 @@ class DataPaths:
         gen_crops = Path(d.generated_crops) if d.generated_crops else None
         if gen_list is not None and gen_crops is None:
             gen_crops = gen_list.parent / "crops"
-        return cls(str(d.source), WorkPaths.from_config(d), str(d.protocol), gen_list, gen_crops, str(d.resize))
+        return cls(str(d.source), WorkPaths.from_config(d), str(d.protocol), gen_list, gen_crops, str(d.resize),
+                   tuple(float(s) for s in d.cache_train_scales))
 
     def list_file(self, split: str) -> Path:
         return self.work.list_file(self.protocol, split)
 
-    def real_source(self) -> Source:
+    def crops_of(self, split: str) -> Path:
+        """The crop cache a split reads: the per-frame-scale one for training when it is set, else ``<crops>``."""
+        if split == "train" and self.cache_train_scales:
+            return train_cache_path(self.work.crops, self.cache_train_scales)
+        return self.work.crops
+
+    def real_source(self, split: str = "test") -> Source:
         if self.source == "crops":
-            return CropCache(self.work.crops, self.resize)
+            return CropCache(self.crops_of(split), self.resize)
         return OnlineCrop(self.work.frames, self.work.depth)
+
+
+def train_cache_path(crops: Path, scales: Sequence[float]) -> Path:
+    """``<crops>_s1.2-1.3-1.4``: beside the test cache, named after the scales its frames were cut at."""
+    return crops.with_name(f"{crops.name}_s" + "-".join(f"{s:g}" for s in scales))
+
+
+def first_unfinished(cache: Path, list_file: Path, frames_root: Path) -> Path:
+    """The ``.done`` marker of the first video of ``list_file`` (with boxed frames) that ``cache`` lacks.
+
+    When none is missing, the cache's own folder (which exists); before the list exists, the
+    cache's ``summary.json`` (written by its first run).
+    """
+    if not list_file.is_file():
+        return cache / "summary.json"
+    for video, _ in read_list(list_file):
+        if not fileio.is_done(cache / video) and frames_with_box(frames_root, video):
+            return cache / video / fileio.DONE_MARKER
+    return cache
 
 
 def split_items(paths: DataPaths, split: str, training: bool, allow_missing: bool,
                 missing_depth: str) -> tuple[list[VideoItem], DepthSkips]:
     """The videos of a protocol split (``train`` | ``dev`` | ``test``) as :class:`VideoItem` s."""
-    source = paths.real_source()
-    root = paths.work.crops if source.kind == "crops" else paths.work.frames
+    source = paths.real_source(split)
+    root = paths.crops_of(split) if source.kind == "crops" else paths.work.frames
     entries = load_split(paths.list_file(split), root, kind=source.kind, allow_missing=allow_missing)
     return make_items(entries, source, generated=False, training=training, missing_depth=missing_depth,
                       what=f"{split} split")

@@ -1,4 +1,4 @@
-"""CDCN, CDCN++ and CDCN_u as methods: network, input, score rules, released weights (docs/methods/dum.md).
+"""CDCN, CDCN++, CDCN_u and ResNet18_u as methods: network, input, score rules, released weights (docs/methods/dum.md).
 
 Imports only the model, so predict and export load no training code.
 
@@ -29,6 +29,7 @@ from .model import CDCN as CDCNNet
 from .model import CDCN_u as CDCNUNet
 from .model import CDCNpp as CDCNppNet
 from .model import depth_of
+from .resnet import ResNet18_u as ResNet18UNet
 
 SCORE_RULES = ("masked_mean_mu", "mean_mu", "sum_mu_over_sum_map")
 MEAN, STD = 127.5, 128.0  # (x - 127.5) / 128 on RGB
@@ -73,6 +74,12 @@ def released_filter(raw: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], di
     return ckpt.strip_prefix(ckpt.extract_state_dict(raw)), {"theta": 0.7}
 
 
+def resnet_released_filter(raw: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An original ResNet18_u state dict: ``module.`` goes, and so does the ``lastconv3`` it defines but never uses."""
+    state = ckpt.strip_prefix(ckpt.extract_state_dict(raw))
+    return {k: v for k, v in state.items() if not k.startswith("lastconv3.")}, {}
+
+
 def legacy(meta: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
     """Model arguments and score rule of a first-format checkpoint (``meta["config"]``)."""
     config = meta.get("config") or {}
@@ -91,3 +98,8 @@ def _method(name: str, net: type[nn.Module], description: str) -> Method:
 CDCN = _method("cdcn", CDCNNet, "CDCN (Yu et al., CVPR 2020): central difference convolutions, depth supervision")
 CDCNPP = _method("cdcnpp", CDCNppNet, "CDCN++ (Yu et al., CVPR 2020): the searched backbone with spatial attention")
 CDCN_U = _method("cdcn_u", CDCNUNet, "CDCN_u (DSDG + DUM, TCSVT): CDCN with the depth uncertainty module")
+RESNET18_U = Method(name="resnet18_u", build=lambda args: ResNet18UNet(), default_model_args={},
+                    task="dum.train:DumTask", mean=(MEAN,) * 3, std=(STD,) * 3, rgb=True, score=score,
+                    score_rules=SCORE_RULES, read_released=read_torch_release, released_filter=resnet_released_filter,
+                    released_score_rule="sum_mu_over_sum_map",
+                    description="ResNet18_u (DSDG + DUM, TCSVT): a ResNet-18 with the depth uncertainty module")

@@ -1,4 +1,4 @@
-"""Train CDCN, CDCN++ or CDCN_u (CDCN + depth uncertainty module), docs/methods/dum.md.
+"""Train CDCN, CDCN++, CDCN_u (CDCN + depth uncertainty module) or ResNet18_u, docs/methods/dum.md.
 
     python -m dum.train [--config dum/configs/demo.yaml] [key=value ...]
     torchrun --nproc_per_node=N -m dum.train --config dum/configs/oulu_p1.yaml
@@ -33,10 +33,12 @@ from .losses import LossWeights, mixed_batch_loss
 from .method import MEAN, SCORE_RULES, STD
 from .model import canonical_name, reparameterize, set_literal
 
+DUM_METHODS = ("cdcn", "cdcnpp", "cdcn_u", "resnet18_u")  # the networks this task trains (fas_core.methods names)
+
 DEFAULTS: dict[str, Any] = {
     "model": {
-        "name": Typed(str, "cdcn_u", choices=("cdcn", "cdcnpp", "cdcn_u")),
-        "theta": 0.7,  # CDC theta (0: plain convolutions)
+        "name": Typed(str, "cdcn_u", choices=DUM_METHODS),  # resnet18_u: the DUM paper's ResNet backbone
+        "theta": 0.7,  # CDC theta (0: plain convolutions; resnet18_u has no CDC)
         "literal_cdc": False,  # true: the two-convolution CDC (same numbers, slower)
     },
     "data": {
@@ -49,7 +51,11 @@ DEFAULTS: dict[str, Any] = {
         "protocol": "1",  # 1 | 2 | 3_k | 4_k
         "input_size": Typed(int, 256, low=8),  # face crop side; the depth map is input_size / 8
         "resize": Typed(str, "linear", choices=tuple(RESIZE_MODES)),  # cache -> input size (linear: original)
-        "train_scales": [1.2, 1.3, 1.4],  # online source: random crop scale per training sample
+        "train_scales": [1.2, 1.3, 1.4],  # online source: random crop scale per training sample (the original CDCN)
+        # crops source: the train split reads <crops>_s1.2-1.3-1.4, a cache whose frames are cut at one of
+        # these scales each, drawn once when it is made (made when missing). [1.2, 1.3, 1.4] is the original
+        # DUM's training crop (set in the paper configs); []: the train split reads the 1.3 cache, as dev/test.
+        "cache_train_scales": Typed(list, [], item=float),
         "test_scale": Typed(float, TEST_CROP_SCALE, low=0.1),  # online source: crop scale for dev/test
         "generated_list": "",  # DSDG list (1,<video> / 0,<video>); empty: real data only
         "generated_crops": "",  # crop cache of the generated videos (default: <list folder>/crops)
@@ -61,7 +67,11 @@ DEFAULTS: dict[str, Any] = {
         "enabled": True,
         "brightness": 40.0,  # per-channel additive brightness in [-b, b]
         "gamma": [0.5, 1.5],  # gamma contrast range
-        "erasing": Typed(float, 0.5, low=0.0, high=1.0),  # random erasing probability (1-2 patches, fill: mean)
+        "gamma_per_channel": True,  # false: one gamma per image, as the original (imgaug GammaContrast's default)
+        "erasing": Typed(float, 0.5, low=0.0, high=1.0),  # random erasing probability (1-2 patches)
+        # erased patches: the image mean; zero: the original's, whose fill values (channel means of [0, 1]
+        # images) are written into a uint8 image and become 0
+        "erasing_fill": Typed(str, "mean", choices=("mean", "zero")),
         "flip": Typed(float, 0.5, low=0.0, high=1.0),  # horizontal flip of image and depth together
         "cutout_max_side": 49,  # cutout square side 1..49 px at 256x256, scaled with the input size
     },
@@ -93,12 +103,12 @@ DEFAULTS: dict[str, Any] = {
 
 
 class DumTask(Task):
-    """CDCN / CDCN++ / CDCN_u on depth labels, with optional DSDG-generated data."""
+    """CDCN / CDCN++ / CDCN_u / ResNet18_u on depth labels, with optional DSDG-generated data."""
 
     method_name = "cdcn_u"
     defaults = DEFAULTS
     default_config = "dum/configs/demo.yaml"
-    description = "Train or test CDCN / CDCN++ / CDCN_u (DUM) on depth labels."
+    description = "Train or test CDCN / CDCN++ / CDCN_u (DUM) / ResNet18_u (DUM) on depth labels."
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
@@ -108,10 +118,11 @@ class DumTask(Task):
         self._items: dict[str, list[dd.VideoItem]] = {}
 
     def chosen_method(self) -> str:
-        return canonical_name(self.cfg.model.name)
+        name = str(self.cfg.model.name)
+        return name if name == "resnet18_u" else canonical_name(name)
 
     def accepts(self) -> tuple[str, ...]:
-        return ("cdcn", "cdcnpp", "cdcn_u")
+        return DUM_METHODS
 
     # --- model, optimiser, inputs -------------------------------------------------------
     def build_model(self) -> nn.Module:
@@ -120,7 +131,8 @@ class DumTask(Task):
     def build_optimizer(self, model: nn.Module) -> tuple[torch.optim.Optimizer, Any]:
         o = self.cfg.optim
         opt = torch.optim.Adam(model.parameters(), lr=float(o.lr), weight_decay=float(o.weight_decay))
-        # Stepped after every optimiser step (the original stepped per epoch, before optimizer.step()).
+        # Stepped after every optimiser step, step_iters = epochs x iterations per epoch (the originals step
+        # per epoch: DUM after the epoch's optimiser steps, CDCN before them, so its decays come an epoch earlier).
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(o.step_iters), gamma=float(o.gamma))
         return opt, sched
 
@@ -142,8 +154,26 @@ class DumTask(Task):
         config = str(d.preprocess_config) or "CONFIG"
         command = python_module("data.preprocess", "--config", config, f"work_root={w.work}")
         what = "the preprocessed data"
-        return [Prerequisite(p, command, what, bool(d.preprocess_config))
+        need = [Prerequisite(p, command, what, bool(d.preprocess_config))
                 for p in (images, self.paths.list_file("train"))]
+        if str(d.source) == "crops" and self.paths.cache_train_scales:
+            need.append(self._train_cache_prerequisite())
+        return need
+
+    def _train_cache_prerequisite(self) -> Prerequisite:
+        """The train split's cache cut at per-frame scales: made (for the videos still missing) when missing.
+
+        Met when every video of the Train list that has frames is finished in the cache, so a new
+        protocol's Train list crops the videos the cache lacks.
+        """
+        p, w = self.paths, self.paths.work
+        cache, train_list = p.crops_of("train"), p.list_file("train")
+        workers = max(1, int(self.cfg.train.num_workers))
+        command = python_module("data.crop", "--frames", str(w.frames), "--depth", str(w.depth), "--out", str(cache),
+                                "--scales", *[f"{s:g}" for s in p.cache_train_scales], "--videos-from",
+                                str(train_list), "--workers", str(workers))
+        return Prerequisite(dd.first_unfinished(cache, train_list, w.frames), command,
+                            "the training crop cache (one scale per frame)", True)
 
     # --- training -----------------------------------------------------------------------
     def train_dataset(self) -> dd.DepthTrainSet:
@@ -153,10 +183,14 @@ class DumTask(Task):
         return dd.mixed_batches(dataset.n_real, dataset.n_generated, int(self.cfg.train.batch_size),
                                 float(self.cfg.loss.ratio))
 
+    def sample_groups(self, dataset: dd.DepthTrainSet) -> list[tuple[bool, int]]:
+        """Real or generated, live or attack: an unreadable sample's stand-in keeps the batch's mix."""
+        return [(it.generated, int(it.entry.label)) for it in dataset.items]
+
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], step: int
                       ) -> tuple[torch.Tensor, dict[str, float]]:
         out = model(batch["image"])
-        if isinstance(out, tuple):  # CDCN_u: losses on the sample, KL on (mu, logvar)
+        if isinstance(out, tuple):  # CDCN_u, ResNet18_u: losses on the sample, KL on (mu, logvar)
             # In float32 under autocast too: the DUM noise is then the same draw at every train.amp.
             mu, logvar = out[0].float(), out[1].float()
             pred = reparameterize(mu, logvar, self._noise_generator(mu.device, step))

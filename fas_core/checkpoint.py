@@ -2,14 +2,17 @@
 
 A project checkpoint is a plain dict (loadable with ``torch.load(weights_only=True)``)::
 
-    {"model": state_dict, "meta": {...}, "optimizer": ..., "scheduler": ..., "step": int, ...}
+    {"model": state_dict, "method": ..., "model_args": {...}, "input": {...}, "score_rule": ...,
+     "threshold": ..., "config": {...}, "step": int, "optimizer": ..., ...}
 
-``meta`` carries what inference needs without the config file: ``method``, ``config``,
-``input_size``, ``normalisation`` and, once ``test.py`` has run, the dev ``threshold``.
+The record keys (what rebuilds and runs the network) are read and written by
+:mod:`fas_core.methods`; this module only moves files and state dicts. ``read_meta`` and
+``update_meta`` serve checkpoints of the first format, whose record lived under ``meta``.
 """
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -47,8 +50,42 @@ def load_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise CheckpointError(f"could not read checkpoint {path}: {type(e).__name__}: {first}") from e
+        raise CheckpointError(f"could not read checkpoint {path}: {_load_failure(path, e)}") from e
+
+
+def looks_like_torch_file(path: str | Path) -> bool:
+    """Whether a file starts as ``torch.save`` writes: a zip archive (torch >= 1.6) or a pickle."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return head == b"PK" or head[:1] == b"\x80"
+
+
+def _load_failure(path: Path, e: Exception) -> str:
+    """What went wrong, in words: a foreign file, a refused pickle, or a damaged one."""
+    if not looks_like_torch_file(path):
+        with open(path, "rb") as f:
+            head = f.read(8)
+        return f"not a PyTorch checkpoint (the file starts with {head!r})"
+    if isinstance(e, pickle.UnpicklingError) and "weights only" in str(e).lower():
+        # Never suggest weights_only=False: that would run whatever code the file carries.
+        return ("it holds Python objects besides tensors and plain containers, and loading those could run code "
+                "stored in the file: refused. Save a state dict (torch.save(model.state_dict(), ...)) instead")
+    first = str(e).strip().splitlines()[0].split(". ")[0] if str(e).strip() else type(e).__name__
+    return f"the file is truncated or damaged ({type(e).__name__}: {first[:160]})"
+
+
+def nonfinite_tensors(state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors of a state dict that hold a NaN or an infinity."""
+    return [k for k, v in state.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def check_finite(model: nn.Module, source: str) -> None:
+    """A network whose weights hold NaN or inf scores everything ``nan``: an error naming ``source``."""
+    bad = nonfinite_tensors(model.state_dict())
+    if bad:
+        raise CheckpointError(f"{source} holds non-finite weights (NaN or inf in {len(bad)} tensor(s), e.g. "
+                              f"{', '.join(bad[:3])}): the training that wrote it diverged; use an earlier checkpoint")
 
 
 def extract_state_dict(obj: Any) -> dict[str, torch.Tensor]:
@@ -111,6 +148,8 @@ def load_weights(
     report = {"missing": missing, "unexpected": unexpected, "mis_shaped": shapes}
     if strict and (missing or unexpected or shapes):
         parts = []
+        if state and len(unexpected) == len(state):
+            parts.append(f"it holds none of the weights of {type(model).__name__} (a checkpoint of another network?)")
         for title, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shapes)):
             if keys:
                 more = " ..." if len(keys) > 12 else ""

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from . import fileio
-from .errors import EXIT_USER_ERROR, UserError
+from .errors import EXIT_USER_ERROR, UserError, debug_active
 
 BASE_KEY = "_base_"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -355,6 +355,6 @@ def config_from_cli(description: str, defaults: Mapping[str, Any], argv: Sequenc
             raise ConfigError(f"'{bad[0]}' is not an option nor a key=value override (see --help)")
         return load_config(defaults, args.config, args.overrides), args
     except ConfigError as e:
-        if args.debug:
+        if args.debug or debug_active():
             raise
         parser.exit(EXIT_USER_ERROR, f"config error: {e}\n")

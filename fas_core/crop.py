@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from PIL import Image
 
 Box = tuple[float, float, float, float]
 
@@ -19,6 +20,10 @@ CACHE_FACE_SIZE = 256  # side of the cache's face images (data.crop)
 CACHE_DEPTH_SIZE = 32  # side of its depth crops
 CACHE_JPEG_QUALITY = 95  # JPEG quality of its face images
 RESIZE_MODES = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}  # resizing a cached face to the input size
+# Interpolations a loader may resize a crop with: cv2's, and the filters of Pillow's Image.resize that
+# the TensorFlow originals relied on (its default: NEAREST before Pillow 7, BICUBIC since).
+# cv2's INTER_NEAREST_EXACT picks the same source pixels as Pillow's NEAREST; BICUBIC is Pillow's own.
+INTERPOLATIONS = ("linear", "area", "pil_nearest", "pil_bicubic")
 
 
 def scale_box(box: Box, scale_w: float, scale_h: float | None = None) -> Box:
@@ -88,3 +93,15 @@ def crop_face_and_depth(image: np.ndarray, depth: np.ndarray | None, box: Box, s
             f"{image.shape[1]}x{image.shape[0]}"
         )
     return face, crop_face(depth, box, scale, depth_size)
+
+
+def resize_image(image: np.ndarray, wh: tuple[int, int], mode: str) -> np.ndarray:
+    """``image`` (H x W [x 3]) resized to ``(width, height)`` with one of :data:`INTERPOLATIONS`."""
+    if mode == "pil_bicubic":
+        if image.dtype != np.uint8:
+            raise ValueError(f"pil_bicubic resizes 8-bit images, got {image.dtype}")
+        return np.asarray(Image.fromarray(image).resize(tuple(wh), Image.Resampling.BICUBIC))
+    flags = {**RESIZE_MODES, "pil_nearest": cv2.INTER_NEAREST_EXACT}
+    if mode not in flags:
+        raise ValueError(f"unknown interpolation {mode!r}; valid: {', '.join(INTERPOLATIONS)}")
+    return cv2.resize(image, tuple(wh), interpolation=flags[mode])

@@ -8,6 +8,10 @@ One entry per frame with a face box:
 * ``<root>/<video>/<video>_<NNN>_depth1D.png``: the frame-sized depth map cut with the same box,
   resized bilinearly to ``depth_size`` and stored losslessly (absent when the frame had no map).
 
+A cache for training may be cut at a scale drawn per frame from a set (``data.crop --scales``,
+:func:`drawn_scale`); the entries a model is scored on are cut at one scale (1.3), the one
+predict imitates.
+
 A loader reads an entry at the model's input size ``S``: the face resized to ``S`` with
 ``resize`` (``linear``, cv2's default as the original loaders, or ``area``), the depth crop to
 its map size, averaged when shrunk (a smaller map of the same face), bilinear otherwise.
@@ -22,7 +26,8 @@ network (no JPEG blocks, other aliasing).
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +107,19 @@ class CropCacheSpec:
 
 
 CROP_CACHE = CropCacheSpec()  # the contract data.crop writes by default
+
+
+def drawn_scale(scales: Sequence[float], seed: int, video: str, index: int) -> float:
+    """The box scale of frame ``index`` of ``video`` in a cache cut at random scales (``data.crop --scales``).
+
+    One draw per frame, made when the cache is cut, as the original DUM's training crop
+    (``randint(12, 15) / 10``); it depends on ``(seed, video, frame)`` only, so a resumed or
+    sharded run cuts every frame as an uninterrupted one.
+    """
+    if not scales:
+        raise ValueError("no crop scales to draw from")
+    rng = np.random.default_rng([int(seed), zlib.crc32(video.encode("utf-8")), int(index)])
+    return float(scales[int(rng.integers(len(scales)))])
 
 
 # ------------------------------------------------------------------------------------ writing

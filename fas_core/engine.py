@@ -11,6 +11,10 @@ scheduler states and the RNG states, so a run killed at any point and started ag
 from its last checkpoint and ends with the same weights as a run that was never interrupted
 (CPU, fixed seed). Checkpoints carry the network's record (method, ``model_args``, input spec,
 score rule; :mod:`fas_core.methods`), so every tool rebuilds the network from them alone.
+
+Bad input: one run at a time holds ``train.run_dir`` (:mod:`fas_core.runlock`); a training
+sample whose file cannot be read is replaced by another of its group and counted, up to
+``train.max_unreadable`` (:mod:`fas_core.unreadable`; docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ from . import checkpoint as ckpt
 from . import dist as fdist
 from .config import Typed, save_config, to_plain
 from .errors import UserError
+from .runlock import run_lock
 from .sampling import SeededBatchSampler, sample_seed, set_seed  # noqa: F401  (the engine's public names)
 from .task import Task
+from .unreadable import ReplaceUnreadable, UnreadableTally, collate_with_failures
 
 ENGINE_DEFAULTS: dict[str, Any] = {
     "run_dir": "work_dirs/run",  # every output of the run goes here
@@ -56,12 +62,17 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "sync_bn": False,  # SyncBatchNorm under DDP
     "grad_clip": Typed(float, 0.0, low=0.0),  # max gradient norm (0: off)
     "threads": Typed(int, 0, low=0),  # torch CPU threads (0: torch's default)
+    # Share of training-sample reads that may fail (a damaged or missing file): such a sample is replaced by
+    # another of its class and counted (log, TensorBoard train/unreadable); above the share the run stops.
+    # 0: the first unreadable file stops the run (the original code crashed there).
+    "max_unreadable": Typed(float, 0.05, low=0.0, high=1.0),
 }
 # Keys that may change when a run resumes: budget, cadence, logging, workers, scoring. Any other
 # difference (model, data, batch, optimiser, seed) makes a different run, and resume refuses it.
 RESUME_FREE = ("train.max_iters", "train.log_every", "train.image_every", "train.eval_every", "train.eval_after",
                "train.ckpt_every", "train.num_workers", "train.threads", "train.device", "train.resume",
-               "train.compile", "train.allow_changes", "train.run_dir", "eval.", "test.", "data.preprocess_config")
+               "train.compile", "train.allow_changes", "train.run_dir", "train.max_unreadable", "eval.", "test.",
+               "generate.", "data.preprocess_config")
 
 
 def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
@@ -91,8 +102,8 @@ def changed_settings(old: Any, new: Any, allowed: list[str]) -> list[str]:
 def load_resume_state(cfg: Any, tag: str) -> dict[str, Any] | None:
     """``last.pt`` of the run to continue, after checking it is the same run; None to start afresh.
 
-    Nothing in the run directory is written before this check: a refused run leaves the old
-    run's ``config.yaml`` and checkpoints as they were.
+    Nothing of the run (config, log, checkpoints) is written before this check: a refused run
+    leaves the old run's ``config.yaml`` and checkpoints as they were.
     """
     tc = cfg.train
     last = Path(tc.run_dir) / "last.pt"
@@ -182,6 +193,7 @@ class Run:
     writer: Any = None
     scaler: Any = None
     ddp_model: nn.Module | None = None
+    unreadable: UnreadableTally = field(default_factory=lambda: UnreadableTally(0.0))
 
     def save_last(self) -> None:
         if not self.info.is_main:
@@ -193,6 +205,7 @@ class Run:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "epoch": p.epoch, "batch_in_epoch": p.batch_in_epoch, "best": p.best, "rng": _rng_state(),
+            "unreadable": self.unreadable.state(),
         }, self.run_dir / "last.pt")
 
     def evaluate_dev(self) -> None:
@@ -214,15 +227,32 @@ class Run:
 
 
 def train(task: Task, cfg: Any) -> dict[str, Any]:
-    """Run (or resume) training as configured in ``cfg.train``; returns the final summary."""
+    """Run (or resume) training as configured in ``cfg.train``; returns the final summary.
+
+    The main process holds the lock of ``train.run_dir`` throughout: a second run on the same
+    folder is refused with a line naming the first (:mod:`fas_core.runlock`).
+    """
+    check_engine_settings(cfg)
     info = fdist.init_distributed(cfg.train.device)
-    resume_state = load_resume_state(cfg, task.name)
-    run = open_run(task, cfg, info)
-    if resume_state is not None:
-        resume(run, resume_state)
-    run.ddp_model = compile_if_asked(wrap_for_ddp(run), bool(cfg.train.compile))
-    loop(run)
-    return finish(run)
+    with run_lock(cfg.train.run_dir, "train") if info.is_main else nullcontext():
+        resume_state = load_resume_state(cfg, task.name)
+        run = open_run(task, cfg, info)
+        if resume_state is not None:
+            resume(run, resume_state)
+        run.ddp_model = compile_if_asked(wrap_for_ddp(run), bool(cfg.train.compile))
+        loop(run)
+        return finish(run)
+
+
+def check_engine_settings(cfg: Any) -> None:
+    """``train.*`` against the engine's types and bounds.
+
+    A method's defaults give some keys their own default value (``{**ENGINE_DEFAULTS, "batch_size": 64}``),
+    which leaves the key without the engine's bounds: ``train.batch_size=0`` is caught here.
+    """
+    for key, spec in ENGINE_DEFAULTS.items():
+        if isinstance(spec, Typed) and key in cfg.train:
+            spec.check(f"train.{key}", cfg.train[key], "config")
 
 
 def open_run(task: Task, cfg: Any, info: fdist.DistInfo) -> Run:
@@ -246,7 +276,8 @@ def open_run(task: Task, cfg: Any, info: fdist.DistInfo) -> Run:
              + (f", autocast {tc.amp}" if tc.amp != "off" else "") + (", channels_last" if tc.channels_last else "")
              + (", torch.compile" if tc.compile else ""))
     return Run(task, cfg, info, log, model, trainable, optimizer, scheduler, Progress(), run_dir,
-               writer=make_writer(run_dir, info.is_main), scaler=scaler)
+               writer=make_writer(run_dir, info.is_main), scaler=scaler,
+               unreadable=UnreadableTally(float(tc.get("max_unreadable", 0.0))))
 
 
 def resume(run: Run, state: dict[str, Any]) -> None:
@@ -261,6 +292,7 @@ def resume(run: Run, state: dict[str, Any]) -> None:
                             batch_in_epoch=int(state["batch_in_epoch"]),
                             best=dict(state.get("best") or {"metric": math.inf}))
     _set_rng_state(state["rng"])
+    run.unreadable.load(state.get("unreadable"))
     p = run.progress
     run.log.info(f"[{run.task.name}] resumed from {run.run_dir / 'last.pt'} at step {p.step} "
                  f"(epoch {p.epoch}, batch {p.batch_in_epoch})")
@@ -306,9 +338,10 @@ def move_batch(run: Run, batch: Any) -> Any:
 def loop(run: Run) -> None:
     """Epochs of seeded batches until ``train.max_iters`` optimiser steps."""
     tc, task, p = run.cfg.train, run.task, run.progress
-    dataset = task.train_dataset()
-    sampler = SeededBatchSampler(len(dataset), int(tc.batch_size), int(tc.seed), run.info.rank, run.info.world_size,
-                                 task.batches_fn(dataset), start_epoch=p.epoch, start_batch=p.batch_in_epoch)
+    raw = task.train_dataset()
+    sampler = SeededBatchSampler(len(raw), int(tc.batch_size), int(tc.seed), run.info.rank, run.info.world_size,
+                                 task.batches_fn(raw), start_epoch=p.epoch, start_batch=p.batch_in_epoch)
+    dataset = ReplaceUnreadable(raw, task.sample_groups(raw))
     if len(sampler.epoch_batches(0)) == 0:
         raise UserError(f"[{task.name}] the training set ({len(dataset)} samples) gives no full batch of "
                         f"{tc.batch_size} per process: lower train.batch_size or add data")
@@ -317,9 +350,11 @@ def loop(run: Run) -> None:
         sampler.epoch, sampler.start_batch = p.epoch, p.batch_in_epoch
         # A private generator: creating a DataLoader iterator draws a seed, and drawing it from the
         # global RNG would make a resumed run diverge from an uninterrupted one.
-        loader = DataLoader(dataset, batch_sampler=sampler, num_workers=int(tc.num_workers), collate_fn=task.collate,
+        loader = DataLoader(dataset, batch_sampler=sampler, num_workers=int(tc.num_workers),
+                            collate_fn=collate_with_failures(task.collate),
                             generator=torch.Generator().manual_seed(int(tc.seed) + p.epoch))
-        for batch in loader:
+        for batch, failures in loader:
+            count_unreadable(run, failures)
             batch = move_batch(run, batch)
             loss, logs = step(run, batch)
             p.step += 1
@@ -330,6 +365,16 @@ def loop(run: Run) -> None:
                 return
         p.epoch += 1
         p.batch_in_epoch = 0
+
+
+def count_unreadable(run: Run, failures: list[str]) -> None:
+    """Tally the reads of a batch; name each newly failed file (the first 20) and stop past the limit."""
+    tally = run.unreadable
+    for failure in tally.add(int(run.cfg.train.batch_size), failures):
+        if len(tally.seen) <= 20:
+            run.log.warning(f"[{run.task.name}] unreadable training input, replaced by another sample of its class: "
+                            f"{failure}")
+    tally.check(f"[{run.task.name}] step {run.progress.step}")
 
 
 def step(run: Run, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
@@ -365,10 +410,13 @@ def after_step(run: Run, batch: Any, loss: torch.Tensor, logs: dict[str, float],
     tc, p = run.cfg.train, run.progress
     if run.info.is_main and (p.step % tc.log_every == 0 or p.step == 1):
         rate = p.images_seen / max(time.time() - t0, 1e-9)
+        bad = run.unreadable.failed
         run.log.info(f"[{run.task.name}] step {p.step}/{tc.max_iters} loss {loss.item():.4f} "
-                     + " ".join(f"{k} {v:.4f}" for k, v in logs.items()) + f" ({rate:.1f} img/s)")
+                     + " ".join(f"{k} {v:.4f}" for k, v in logs.items()) + f" ({rate:.1f} img/s)"
+                     + (f" [{bad} unreadable input(s) replaced so far]" if bad else ""))
         if run.writer:
-            for k, v in {"loss": loss.item(), **logs, "lr": run.optimizer.param_groups[0]["lr"]}.items():
+            scalars = {"loss": loss.item(), **logs, "lr": run.optimizer.param_groups[0]["lr"]}
+            for k, v in {**scalars, **({"unreadable": bad} if bad else {})}.items():
                 run.writer.add_scalar(f"train/{k}", v, p.step)
     if run.writer and tc.image_every and p.step % tc.image_every == 0:
         with torch.no_grad():

@@ -25,6 +25,7 @@ from typing import Any
 from . import metrics, plots
 from .aggregate import RUN_KEYS, aggregate_runs
 from .bootstrap import DEFAULT_SETTINGS, THRESHOLD_MODES, BootstrapSettings, confidence_intervals, format_interval
+from .errors import run_cli
 from .fileio import write_json
 from .scores import ScoreSet, read_scores
 
@@ -250,14 +251,15 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status 0, or 2 with one line naming the bad file (``--debug``: its traceback)."""
+    return run_cli(_main, argv, also=(OSError, ValueError), return_status=True)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check_mode(parser, args)
-    try:
-        _run(args)
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    _run(args)
     if args.json:
         print(f"JSON: {args.json}")
     if args.plots:

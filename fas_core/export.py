@@ -12,7 +12,8 @@ resizing, the Sobel filters and the score arithmetic.
 
 The graph takes ``input``: normalised face crops ``[N, 3, H, W]`` (``N`` dynamic; H, W the
 checkpoint's input size) and returns ``depth`` ``[N, h, w]`` and ``score`` ``[N]`` (higher = live),
-exactly the method's ``score_faces``. The checkpoint's inference metadata (method, input size,
+exactly the method's score rule without a face map (DUM: the whole-map mean; FAS-SGTD: the face
+box inside the crop). The checkpoint's inference metadata (method, input size,
 normalisation, crop scale, dev threshold) is stored in the ONNX file's ``metadata_props`` as JSON
 strings, so a runtime needs nothing else. After writing, the file is run in onnxruntime on a
 random batch and compared with the PyTorch model (``--tolerance``, default 1e-4).
@@ -32,6 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .errors import run_cli
+from .fileio import check_writable_folder
 from .fuse import fuse_gradient_blocks, fuse_model  # noqa: F401  (re-exported: the tools import both from here)
 from .inference.loading import LoadedModel, UsageError, load_model, method_names
 
@@ -154,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status 0, 1 when the ONNX file differs from PyTorch; a usage error exits 2 with one line."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     size = None
@@ -161,14 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(args.input_size) > 2 or any(s <= 0 or s % 8 for s in args.input_size):
             parser.error(f"--input-size takes H [W], positive multiples of 8; got {args.input_size}")
         size = (args.input_size[0], args.input_size[-1])
-    try:
-        loaded = load_model(args.checkpoint, method=args.method, threshold=args.threshold, device="cpu")
-        path = export_onnx(loaded, args.onnx, input_size=size, opset=args.opset)
-    except UsageError as e:
-        parser.error(str(e))
-    except (FileNotFoundError, RuntimeError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    check_writable_folder(Path(args.onnx).parent, "--onnx folder")
+    loaded = load_model(args.checkpoint, method=args.method, threshold=args.threshold, device="cpu")
+    path = export_onnx(loaded, args.onnx, input_size=size, opset=args.opset)
     h, w = size or loaded.input_hw
     print(f"wrote {path} ({loaded.method}, input [N, 3, {h}, {w}], {path.stat().st_size / 1e6:.1f} MB)")
     if args.no_verify:

@@ -37,6 +37,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .errors import UserError, os_reason
+
 FRAME_RE = re.compile(r"^(?P<video>.+)_(?P<index>\d{3,})_scene\.(jpg|png)$")
 DONE_MARKER = ".done"
 
@@ -237,6 +239,26 @@ def atomic_path(path: str | Path, keep_suffix: bool = False) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+class OutputError(UserError, OSError):
+    """An output place that cannot be written (a read-only or full disk, a file where a folder belongs)."""
+
+
+def check_writable_folder(folder: str | Path, what: str = "output folder") -> Path:
+    """Make ``folder`` (with its parents) and create and remove a file in it, so a run finds out before its work.
+
+    Raises :class:`OutputError` naming ``what`` and the folder when that fails.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temp(folder / ".write_check")
+        os.close(fd)
+        tmp.unlink()
+    except OSError as e:
+        raise OutputError(f"{what} {folder} cannot be written: {os_reason(e)}") from None
+    return folder
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -18,7 +18,9 @@ read through each method's ``legacy`` function.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ REGISTRY: dict[str, str] = {
     "cdcn": "dum.method:CDCN",
     "cdcnpp": "dum.method:CDCNPP",
     "cdcn_u": "dum.method:CDCN_U",
+    "resnet18_u": "dum.method:RESNET18_U",
     "sgtd_single": "fas_sgtd_single_frame.method:SGTD_SINGLE",
     "sgtd_multi": "fas_sgtd_multi_frame.method:SGTD_MULTI",
     "dsdg": "dsdg.method:DSDG",
@@ -162,6 +165,7 @@ def restore(path: str | Path, method: str | None = None) -> Restored:
         m = get_method(record.method)
         model = m.build(record.model_args)
         ckpt.load_weights(model, raw, what=f"{record.method} checkpoint")
+        ckpt.check_finite(model, f"checkpoint {path}")
         return Restored(model.eval(), record, m, str(path))
     if not method:
         raise UserError(f"checkpoint {path} carries no method record (an original release?): pass --method "
@@ -190,10 +194,33 @@ def sidecar_path(path: str | Path) -> Path:
     return path.with_name(path.name + THRESHOLD_SIDECAR)
 
 
+def cached_sidecar_path(path: str | Path) -> Path:
+    """Where the dev threshold goes when not even the checkpoint's folder can be written: the user's cache.
+
+    ``$XDG_CACHE_HOME/fas/thresholds/`` (default ``~/.cache``), one file per checkpoint path; it
+    names the checkpoint's size and time so that another file at the same path is not given it.
+    """
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fas" / "thresholds"
+    key = hashlib.sha1(str(Path(path).resolve()).encode("utf-8")).hexdigest()[:16]
+    return base / f"{Path(path).name}.{key}{THRESHOLD_SIDECAR}"
+
+
+def checkpoint_identity(path: str | Path) -> dict[str, Any]:
+    st = Path(path).stat()
+    return {"checkpoint": str(Path(path).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
 def _apply_sidecar(record: ModelRecord, path: Path) -> None:
-    side = sidecar_path(path)
+    """The threshold ``test.py`` stored beside a checkpoint it could not rewrite (else in the user's cache)."""
+    values = None
+    side, cached = sidecar_path(path), cached_sidecar_path(path)
     if side.is_file() and side.stat().st_mtime >= path.stat().st_mtime:
         values = fileio.read_json(side)
+    elif cached.is_file():
+        values = fileio.read_json(cached)
+        if any(values.get(k) != v for k, v in checkpoint_identity(path).items()):
+            values = None  # written for another file that was at this path
+    if values:
         record.threshold = _float_or_none(values.get("threshold"))
         record.score_rule = values.get("score_rule", record.score_rule)
 
@@ -207,25 +234,42 @@ def _has_record(raw: Any) -> bool:
 
 def _read_checkpoint(path: Path, method: str | None) -> Any:
     """The torch checkpoint at ``path``, or ``None`` when it is another kind of file the method reads itself."""
-    if method and not _looks_like_torch_file(path):
+    if method and not _is_torch_file(path):
         return None
     return ckpt.load_file(path)
 
 
-def _looks_like_torch_file(path: Path) -> bool:
-    if not path.is_file():
-        return False  # a TensorFlow checkpoint prefix or folder
-    with open(path, "rb") as f:
-        head = f.read(4)
-    return head[:2] == b"PK" or head[:1] == b"\x80"  # zip archive (torch >= 1.6) or a legacy pickle
+def _is_torch_file(path: Path) -> bool:
+    """Not a file: a TensorFlow checkpoint prefix or folder; an ``.npz`` is a zip archive too, of variables."""
+    return path.is_file() and path.suffix != ".npz" and ckpt.looks_like_torch_file(path)
 
 
 def restore_released(path: str | Path, method: str) -> Restored:
     """An original release of ``method``'s network, keys mapped by its released-weights filter."""
     m = get_method(method)
-    state, model_args = m.load_released(str(path))
+    _refuse_foreign_record(Path(path), m.name)
+    try:
+        state, model_args = m.load_released(str(path))
+    except ImportError as e:  # a reader that needs an optional package (TensorFlow)
+        raise UserError(f"{path}: {e}") from None
     model = m.build(model_args)
     ckpt.load_weights(model, state, what=f"{method} release {path}")
+    ckpt.check_finite(model, f"release {path}")
     record = ModelRecord(method=m.name, model_args=m.model_args(model_args), input=m.input_spec(m.paper_input_size,
                          **m.released_input), score_rule=m.released_score_rule, extra={"released": str(path)})
     return Restored(model.eval(), record, m, str(path), released=True)
+
+
+def _refuse_foreign_record(path: Path, method: str) -> None:
+    """A checkpoint written by this project for another method is named as such, not read as a release."""
+    if not _is_torch_file(path):
+        return
+    try:
+        raw = ckpt.load_file(path)
+    except ckpt.CheckpointError:
+        return  # the method's own reader says what is wrong with it
+    if _has_record(raw):
+        other = read_record(raw, f"checkpoint {path}").method
+        if other != method:
+            raise UserError(f"{path} is a {other} checkpoint written by this project, not an original {method} "
+                            f"release: score it with --checkpoint (through the {other} model's test)")

@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 from . import fileio
 from .datasets.base import VIDEO_EXTENSIONS, strip_video_extension  # noqa: F401 (VIDEO_EXTENSIONS: re-exported)
+from .errors import UserError
 
 PHONES = (1, 2, 3, 4, 5, 6)
 SESSIONS = (1, 2, 3)
@@ -69,7 +70,11 @@ class OuluName(NamedTuple):
         return int(self.phone), int(self.session), int(self.user), int(self.file)
 
 
-class MissingVideosError(ValueError):
+class ListFileError(UserError, ValueError):
+    """A protocol list file that cannot be used; the message names the file (and the line)."""
+
+
+class MissingVideosError(UserError, ValueError):
     """A list names videos that the dataset folder does not have."""
 
 
@@ -271,24 +276,28 @@ def read_list(path: str | Path, zero_is_attack: bool = False) -> list[tuple[str,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"list file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ListFileError(f"{path}: not a text list of 'label,video' lines (byte {e.start} is not UTF-8)") from None
     out = []
-    for i, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for i, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
             continue
         parts = [p.strip() for p in line.split(",")]
         if len(parts) != 2 or not parts[1]:
-            raise ValueError(f"{path}:{i}: expected 'label,video' (e.g. +1,1_1_01_1), got {raw!r}")
+            raise ListFileError(f"{path}:{i}: expected 'label,video' (e.g. +1,1_1_01_1), got {raw!r}")
         try:
             value = int(parts[0])
         except ValueError as e:
-            raise ValueError(f"{path}:{i}: label {parts[0]!r} is not an integer (+1 live, -1/-2 attack)") from e
+            raise ListFileError(f"{path}:{i}: label {parts[0]!r} is not an integer (+1 live, -1/-2 attack)") from e
         if value == 0 and not zero_is_attack:
-            raise ValueError(f"{path}:{i}: label 0 is neither live (+1) nor attack (negative)")
+            raise ListFileError(f"{path}:{i}: label 0 is neither live (+1) nor attack (negative)")
         video = _strip_extension(parts[1])
         label = 1 if value > 0 else 0
         if is_video_name(video) and label_of(video) != label:
-            raise ValueError(
+            raise ListFileError(
                 f"{path}:{i}: label {parts[0]} contradicts the file code of {video} ({species_of(video)})"
             )
         out.append((video, label))

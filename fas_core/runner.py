@@ -12,6 +12,7 @@ so that predict and export need nothing else.
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 import sys
@@ -26,7 +27,16 @@ from .config import config_argparser, config_from_cli, to_plain
 from .dist import choose_device, launched_by_torchrun
 from .engine import train
 from .errors import UserError, run_cli
-from .methods import Restored, restore, restore_released, sidecar_path, update_record
+from .fileio import check_writable_folder, write_json
+from .methods import (
+    Restored,
+    cached_sidecar_path,
+    checkpoint_identity,
+    restore,
+    restore_released,
+    sidecar_path,
+    update_record,
+)
 from .prepare import ensure
 from .task import Task
 
@@ -83,18 +93,20 @@ def _test(task_cls: type[Task], argv: Sequence[str] | None) -> dict[str, Any]:
     if restored.released and not any(o.startswith("eval.score=") for o in args.overrides):
         cfg.eval.score = record.score_rule or cfg.eval.score
     task = task_cls(cfg)
+    original_rule = restored.released and cfg.eval.score == restored.method.released_score_rule
     print(f"[{task.name}] scoring with eval.score={cfg.eval.score}"
-          + (" (the original code's rule)" if restored.released else ""), flush=True)
+          + (" (the original code's rule)" if original_rule else ""), flush=True)
+    out_dir = Path(args.out) if args.out else Path(cfg.train.run_dir) / "test"
+    check_writable_folder(out_dir, "--out folder" if args.out else "test output folder")  # before the scoring
     model = task.prepare_for_test(restored.model.to(choose_device(cfg.train.device)).eval())
     t = cfg.test
     with torch.no_grad():
         dev = task.score_split(model, "dev", int(t.frames_per_video), int(t.depth_samples))
         test = task.score_split(model, "test", int(t.frames_per_video), int(t.depth_samples))
-    out_dir = Path(args.out) if args.out else Path(cfg.train.run_dir) / "test"
     figures = _write_report(task, cfg, restored, out_dir, dev, test)
     threshold = float(figures["threshold"])
     print(f"[{task.name}] test report in {out_dir}: APCER {figures['APCER']:.4f} BPCER {figures['BPCER']:.4f} "
-          f"ACER {figures['ACER']:.4f} (threshold {threshold:.4f} from dev)", flush=True)
+          f"ACER {figures['ACER']:.4f} (threshold {threshold:.4f} from dev)" + _unreadable_note(dev, test), flush=True)
     _store_threshold(restored, task, out_dir, threshold, figures)
     return figures
 
@@ -125,8 +137,9 @@ def _store_threshold(restored: Restored, task: Task, out_dir: Path, threshold: f
     """The dev threshold and its score rule into the checkpoint, so predict scores as test did.
 
     A release is never rewritten: a converted copy is saved in ``out_dir``. A checkpoint that
-    cannot be rewritten (read-only file or folder) gets a sidecar file beside it, or in
-    ``out_dir`` when even that fails; the message says where.
+    cannot be rewritten (read-only file or folder) gets a sidecar file beside it, or, when even
+    that fails, one in the user's cache (where predict finds it too) and one in ``out_dir``; the
+    message says where. The results are printed before any of this.
     """
     values = {"threshold": threshold, "score_rule": task.score_rule(), "test_metrics": _scalars(figures)}
     if restored.released:
@@ -139,20 +152,44 @@ def _store_threshold(restored: Restored, task: Task, out_dir: Path, threshold: f
         return
     source = Path(restored.source)
     try:
+        if not os.access(source, os.W_OK):  # a rename would replace a file its owner made read-only
+            raise PermissionError(errno.EACCES, "the checkpoint is read-only", str(source))
         update_record(source, **values)
         return
-    except (PermissionError, OSError) as e:
+    except OSError as e:
         reason = e.strerror or type(e).__name__
-    from .fileio import write_json
+    stored = _write_sidecars(source, out_dir, values)
+    if stored:
+        print(f"note: {source} could not be updated ({reason}); its dev threshold is in {' and '.join(stored)}",
+              flush=True)
+    else:
+        print(f"warning: the dev threshold {threshold:.4f} could not be stored anywhere ({reason})", file=sys.stderr)
 
-    for target in (sidecar_path(source), out_dir / sidecar_path(source).name):
+
+def _write_sidecars(source: Path, out_dir: Path, values: dict[str, Any]) -> list[str]:
+    """Beside the checkpoint; failing that, in the user's cache and in ``out_dir``. Returns where it went."""
+    try:
+        write_json(sidecar_path(source), values)
+        return [str(sidecar_path(source))]
+    except OSError:
+        pass
+    stored = []
+    for target, extra in ((cached_sidecar_path(source), checkpoint_identity(source)),
+                          (out_dir / sidecar_path(source).name, {})):
         try:
-            write_json(target, values)
-            print(f"note: {source} could not be updated ({reason}); its dev threshold is in {target}", flush=True)
-            return
+            write_json(target, {**values, **extra})
+            stored.append(str(target))
         except OSError:
             continue
-    print(f"warning: the dev threshold {threshold:.4f} could not be stored anywhere ({reason})", file=sys.stderr)
+    return stored
+
+
+def _unreadable_note(dev: Any, test: Any) -> str:
+    frames = len(dev.unreadable) + len(test.unreadable)
+    videos = len(dev.unread_videos) + len(test.unread_videos)
+    if not frames:
+        return ""
+    return f"; {frames} unreadable frame(s) left out" + (f", {videos} video(s) with none left" if videos else "")
 
 
 def _scalars(figures: Mapping[str, Any]) -> dict[str, float]:

@@ -9,10 +9,13 @@ the split's video list) and ``"frame"`` (1-based index of the sample's first fra
 A video's score is the mean of its samples' scores (the references do this; docs/metrics.md).
 A sample whose score is not finite (the original DUM rule divides by an empty depth map) is left
 out of the mean and counted; a video none of whose samples scored gets 0, the score of a flat map.
+A sample whose file cannot be read (:mod:`fas_core.unreadable`) is left out and named in a
+warning; a video none of whose samples could be read is left out of the rows and named.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -23,7 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .unreadable import UNREADABLE_KEY
 from .video_data import evenly_spaced
+
+log = logging.getLogger("fas")
 
 Row = tuple[str, float, int, "str | None"]
 FrameRow = tuple[str, int, float, int]
@@ -44,6 +50,8 @@ class SplitScores:
     frame_rows: list[FrameRow] = field(default_factory=list)  # (video, frame, score, label)
     depth_samples: list[tuple[Any, str]] = field(default_factory=list)  # (2-D array, title) for the depth grid
     unscored_samples: int = 0  # samples whose score was not finite
+    unreadable: list[str] = field(default_factory=list)  # samples whose file could not be read (the reasons)
+    unread_videos: list[str] = field(default_factory=list)  # videos left out: none of their samples could be read
 
 
 def sample_videos(videos: Sequence[VideoInfo], n: int) -> set[int]:
@@ -81,9 +89,12 @@ def score_videos(model: nn.Module, batches: Iterable[dict[str, Any]], videos: Se
     frame_rows: list[FrameRow] = []
     samples: list[tuple[Any, str]] = []
     want = sample_videos(videos, depth_samples)
-    unscored = 0
+    unscored, unreadable = 0, []
     try:
         for batch in batches:
+            unreadable += _unreadable_of(batch)
+            if not batch:
+                continue
             scores, depth = score_batch(model, batch, device)
             scores, depth = scores.float().cpu(), depth.float().cpu()
             for j, (v, f) in enumerate(zip(_ints(batch["video"]), _ints(batch["frame"]), strict=True)):
@@ -100,7 +111,19 @@ def score_videos(model: nn.Module, batches: Iterable[dict[str, Any]], videos: Se
                     samples.append((depth[j].reshape(depth.shape[-2:]).numpy(), f"{info.name} ({tag}) {s:.3f}"))
     finally:
         model.train(was_training)
-    return SplitScores(video_rows(videos, per_video), frame_rows, samples, unscored)
+    unread = [v.name for i, v in enumerate(videos) if i not in per_video] if unreadable else []
+    if unread:
+        log.warning(f"warning: {len(unread)} video(s) without a readable frame left out of the scores: "
+                    + ", ".join(unread[:10]) + (" ..." if len(unread) > 10 else ""))
+    return SplitScores(video_rows(videos, per_video), frame_rows, samples, unscored, unreadable, unread)
+
+
+def _unreadable_of(batch: Any) -> list[str]:
+    """The reasons of the batch's samples that could not be read (taken out of the batch), each warned about."""
+    failed = batch.pop(UNREADABLE_KEY, []) if isinstance(batch, dict) else []
+    for reason in failed:
+        log.warning(f"warning: unreadable frame left out of the scores: {reason}")
+    return list(failed)
 
 
 def _ints(x: Any) -> list[int]:

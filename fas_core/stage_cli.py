@@ -3,7 +3,7 @@
 Every stage is run as ``python -m data.<stage> --<input root> DIR --out DIR [--workers W]
 [--shard i/n] ...`` and answers bad input (a missing folder, an impossible setting, an output
 folder another run holds) with one line ``<stage>: error: <what is wrong>`` on stderr and exit
-status 2, never a traceback. A finished run exits 0 (failures of single videos are counted in
+status 2, never a traceback (``--debug`` shows it). A finished run exits 0 (failures of single videos are counted in
 ``summary.json``, not fatal), unless nothing usable came out of any of its videos: then 1.
 """
 
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .runlock import RunLockedError
+from .errors import run_cli
 from .shards import Shard
 from .stages import all_videos_failed
 
@@ -52,13 +52,16 @@ def stage_parser(name: str, description: str, folders: Mapping[str, str], worker
 
 def stage_main(name: str, parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], Any],
                argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and ``run`` the stage; bad input exits 2, a stage where every video failed 1."""
-    args = parser.parse_args(argv)
-    try:
-        result = run(args)
-    except (FileNotFoundError, PermissionError, ValueError, RunLockedError) as e:
-        print(f"{name}: error: {e}", file=sys.stderr)
-        return USAGE_ERROR
+    """Parse ``argv`` and ``run`` the stage; bad input exits 2, a stage where every video failed 1.
+
+    ``--debug`` (or ``FAS_DEBUG=1``) shows the traceback of bad input too.
+    """
+    return run_cli(lambda a: _run_stage(name, parser, run, a), argv, prog=name, also=(ValueError,), return_status=True)
+
+
+def _run_stage(name: str, parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], Any],
+               argv: Sequence[str] | None) -> int:
+    result = run(parser.parse_args(argv))
     if all_videos_failed(result):
         kinds = ", ".join(f"{k}: {v}" for k, v in result["failures"].items())
         print(f"{name}: error: all {result['videos']} videos failed ({kinds}); nothing for the next stage",

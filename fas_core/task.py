@@ -9,7 +9,7 @@ set and sampler, the loss of one step, the scoring datasets and what to log. Eve
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -21,6 +21,7 @@ from .method import TEST_CROP_SCALE, InputSpec, Method
 from .methods import ModelRecord, get_method
 from .prepare import Prerequisite
 from .scoring import Row, SplitScores, VideoInfo, score_videos
+from .unreadable import SkipUnreadable, collate_skipping
 
 
 class Task:
@@ -105,6 +106,14 @@ class Task:
         """Custom epoch batch composition (``rng -> list of index lists``), or None for shuffling."""
         return None
 
+    def sample_groups(self, dataset: Dataset) -> Sequence[Hashable] | None:
+        """The group (class, real or generated, domain) of every training sample, or None for one group.
+
+        A sample whose file cannot be read is replaced by another of its group
+        (:mod:`fas_core.unreadable`), so a batch composed by :meth:`batches_fn` keeps its make-up.
+        """
+        return None
+
     def collate(self, samples: list[Any]) -> Any:
         return torch.utils.data.default_collate(samples)
 
@@ -137,8 +146,9 @@ class Task:
                     ) -> SplitScores:
         """Scores of every video of a split through the core's scoring loop."""
         dataset, videos = self.scoring_dataset(split, frames_per_video)
-        loader = DataLoader(dataset, batch_size=int(self.cfg.eval.batch_size), shuffle=False,
-                            num_workers=int(self.cfg.train.num_workers))
+        # an unreadable frame is left out and named, not the end of the run (fas_core.unreadable)
+        loader = DataLoader(SkipUnreadable(dataset), batch_size=int(self.cfg.eval.batch_size), shuffle=False,
+                            num_workers=int(self.cfg.train.num_workers), collate_fn=collate_skipping)
         return score_videos(model, loader, videos, self.score_batch, depth_samples)
 
     def evaluate(self, model: nn.Module, split: str) -> list[Row]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import fileio
 from .errors import UserError
-from .oulu import list_path, read_list
+from .oulu import ListFileError, list_path, read_list
 from .scores import resolve_species
 
 
@@ -94,7 +94,7 @@ def load_split(list_path: str | Path, root: str | Path, kind: str = "crops", all
             raise FileNotFoundError(msg + " (run the preprocessing, or set data.allow_missing=true to skip them)")
         print(f"warning: {msg}; skipped")
     if not entries:
-        raise ValueError(f"no usable video in {list_path} under {root}")
+        raise ListFileError(f"no usable video in {list_path} under {root}")
     return entries
 
 

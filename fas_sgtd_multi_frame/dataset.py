@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fas_core.video_data import VideoEntry
-from fas_sgtd_single_frame.dataset import pick_evenly
+from fas_sgtd_single_frame.dataset import pick_for_test
 
 Item = tuple[int, list[int]]  # (video index, frame indices of the clip)
 
@@ -28,13 +28,13 @@ def train_clips(entries: Sequence[VideoEntry], length: int, interval: int) -> li
     return [(vi, clip) for vi, e in enumerate(entries) for clip in clip_indices(e.frames, length, interval)]
 
 
-def test_clips(entries: Sequence[VideoEntry], per_video: int, length: int, interval: int
+def test_clips(entries: Sequence[VideoEntry], per_video: int, length: int, interval: int, mode: str = "even"
                ) -> tuple[list[Item], list[str]]:
-    """``per_video`` evenly spaced clips of every video (0: all), and the videos too short for one clip."""
+    """``per_video`` clips of every video (0: all; picked by ``pick_for_test``), and the videos too short for one."""
     items, short = [], []
     for vi, e in enumerate(entries):
         clips = clip_indices(e.frames, length, interval)
         if not clips:
             short.append(e.video)
-        items += [(vi, clip) for clip in pick_evenly(clips, per_video)]
+        items += [(vi, clip) for clip in pick_for_test(clips, per_video, mode)]
     return items, short

@@ -1,4 +1,4 @@
-"""FAS-SGTD multi-frame network: the Spatio-Temporal Propagation Module on a frozen FaceMapNet.
+"""FAS-SGTD multi-frame: the Spatio-Temporal Propagation Module on a frozen FaceMapNet (docs/methods/fas_sgtd.md).
 
 Wang et al., CVPR 2020, Sec. 3.2 ("Spatio-Temporal Propagation Module", STPM): a short-term
 block per pair of neighbouring frames (:class:`OFFB`, the paper's short-term spatio-temporal

@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
         **DATA_DEFAULTS,
         "clip_frames": Typed(int, 5, low=2),  # frames per clip (len_seq)
         "clip_interval": Typed(int, 3, low=1),  # frames between neighbours of a clip (interval_seq)
+        "window_stride_live": Typed(int, 10, low=1),  # windows: a clip window every 10 frames of a live video ...
+        "window_stride_attack": Typed(int, 80, low=1),  # ... and every 80 of an attack video (the original)
     },
     "augment": dict(AUGMENT_DEFAULTS),
     "model": {
@@ -84,7 +86,9 @@ class MultiFrameTask(ClipTask):
     def train_dataset(self):
         d = self.cfg.data
         entries = self.entries("train")
-        items = train_clips(entries, *self.clip_shape())
+        items = self.training_items(entries, *self.clip_shape())
+        if items is None:
+            items = train_clips(entries, *self.clip_shape())
         if not items:
             raise UserError(f"no training video has {d.clip_frames} usable frames {d.clip_interval} apart: "
                             f"lower data.clip_interval or data.clip_frames")
@@ -92,7 +96,8 @@ class MultiFrameTask(ClipTask):
 
     def scoring_items(self, split: str, frames_per_video: int) -> list[tuple[int, list[int]]]:
         d = self.cfg.data
-        items, short = test_clips(self.entries(split), frames_per_video, *self.clip_shape())
+        items, short = test_clips(self.entries(split), frames_per_video, *self.clip_shape(),
+                                  str(d.test_sampling))
         if short:
             print(f"warning: {len(short)} {split} video(s) are too short for a clip of {d.clip_frames} frames "
                   f"{d.clip_interval} apart and get no score: " + ", ".join(short[:10]))
@@ -119,7 +124,7 @@ class MultiFrameTask(ClipTask):
         return model.head
 
     def checkpoint_extra(self) -> dict[str, Any]:
-        return {"single_checkpoint": str(self.cfg.model.single_checkpoint)}
+        return {**super().checkpoint_extra(), "single_checkpoint": str(self.cfg.model.single_checkpoint)}
 
     def build_optimizer(self, model: nn.Module):
         o = self.cfg.optim

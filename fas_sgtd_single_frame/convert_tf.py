@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -140,8 +141,11 @@ def read_variables(path: str | Path) -> dict[str, np.ndarray]:
     if path.suffix == ".npz":
         if not path.is_file():
             raise FileNotFoundError(f"variables file not found: {path}")
-        with np.load(path) as data:
-            return {k: data[k] for k in data.files}
+        try:
+            with np.load(path) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{path}: not a readable .npz of TensorFlow variables ({type(e).__name__}: {e})") from None
     try:
         import tensorflow as tf
     except ImportError as e:
@@ -173,23 +177,28 @@ def build_parser(description: str, default_method: str) -> argparse.ArgumentPars
 
 
 def convert_main(parser: argparse.ArgumentParser, argv: Sequence[str] | None, test_hint: str = "") -> int:
-    """``--dump-npz``: the variables to an .npz (TensorFlow only); ``--out``: a checkpoint of the project."""
+    """``--dump-npz``: the variables to an .npz (TensorFlow only); ``--out``: a checkpoint of the project.
+
+    Bad input (a missing or damaged file, TensorFlow absent) exits 2 with one line (``--debug``: traceback).
+    """
+    from fas_core.errors import run_cli  # the standard library only: --dump-npz still needs no PyTorch
+
+    return run_cli(lambda a: _convert(parser, a, test_hint), argv, also=(ImportError, ValueError), return_status=True)
+
+
+def _convert(parser: argparse.ArgumentParser, argv: Sequence[str] | None, test_hint: str) -> int:
     args = parser.parse_args(argv)
     if not args.out and not args.dump_npz:
         parser.error("give --out (converted checkpoint) or --dump-npz")
-    try:
-        if args.dump_npz:
-            arrays = read_variables(args.checkpoint)
-            np.savez(args.dump_npz, **arrays)
-            print(f"{len(arrays)} variables -> {args.dump_npz}")
-            return 0
-        from fas_core.checkpoint import save_checkpoint
-        from fas_core.methods import restore_released
+    if args.dump_npz:
+        arrays = read_variables(args.checkpoint)
+        np.savez(args.dump_npz, **arrays)
+        print(f"{len(arrays)} variables -> {args.dump_npz}")
+        return 0
+    from fas_core.checkpoint import save_checkpoint
+    from fas_core.methods import restore_released
 
-        restored = restore_released(args.checkpoint, args.method)
-    except (FileNotFoundError, ImportError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    restored = restore_released(args.checkpoint, args.method)
     save_checkpoint({"model": restored.model.state_dict(), **restored.record.fields()}, args.out)
     print(f"converted {len(restored.model.state_dict())} tensors ({args.method}) -> {args.out}")
     if test_hint:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fas_core.config import Typed
-from fas_core.crop import TEST_CROP_SCALE
+from fas_core.crop import INTERPOLATIONS, TEST_CROP_SCALE
 from fas_core.engine import ENGINE_DEFAULTS
 from fas_core.losses import contrast_depth_loss
 from fas_core.prepare import Prerequisite, python_module
@@ -28,7 +28,16 @@ from fas_core.scoring import VideoInfo
 from fas_core.task import Task
 from fas_core.video_data import WorkPaths
 
-from .dataset import ClipDataset, balanced_batches, load_entries, test_items, train_items
+from .dataset import (
+    SAMPLING_MODES,
+    TEST_SAMPLING,
+    ClipDataset,
+    balanced_batches,
+    load_entries,
+    test_items,
+    train_items,
+    window_items,
+)
 from .method import SCORE_RULES
 
 DATA_DEFAULTS: dict[str, Any] = {
@@ -41,9 +50,24 @@ DATA_DEFAULTS: dict[str, Any] = {
     "input_size": Typed(int, 256, low=8),  # network input; the depth label is input_size / 8
     "widen": [0.1, 0.4],  # train crop: each side widened by U(lo, hi) / 2 of the box size
     "test_scale": Typed(float, TEST_CROP_SCALE, low=0.1),  # test crop: box scaled by this around its centre
-    "per_live": Typed(int, 16, low=1),  # training samples per live video per epoch
+    # Face crop -> input and depth crop -> label (whose > 0 is the test score's face mask) interpolations.
+    # The original: Pillow's Image.resize default for both, NEAREST before Pillow 7 of January 2020 (pil_nearest,
+    # set in the paper configs: the paper's experiments were done for CVPR 2020, submitted in November 2019),
+    # BICUBIC since (pil_bicubic). area widens the mask by up to a cell.
+    "resize_image": Typed(str, "linear", choices=INTERPOLATIONS),
+    "resize_depth": Typed(str, "area", choices=INTERPOLATIONS),
+    "per_live": Typed(int, 16, low=1),  # random / even: training samples per live video per epoch
     "per_attack": Typed(int, 4, low=1),  # ... per attack video (balances OULU's 1:4 live:attack ratio)
-    "train_sampling": Typed(str, "random", choices=("random", "even")),  # even: the original's fixed list
+    # random: per_live / per_attack new samples per video and epoch; even: the same evenly spaced ones;
+    # windows: the original's fixed list (window_* below), each item once per epoch (set in the paper configs)
+    "train_sampling": Typed(str, "random", choices=SAMPLING_MODES),
+    "window_stride_live": Typed(int, 1, low=1),  # windows: a window starts every this many frames of a live video
+    "window_stride_attack": Typed(int, 1, low=1),  # ... of an attack video (the original's single-frame stage: 1, 1)
+    "window_cap_live": Typed(int, 16, low=1),  # a video with more windows keeps every (windows // cap)-th (fix_len)
+    "window_cap_attack": Typed(int, 4, low=1),  # ... attack videos: fix_len / 4
+    # dev/test frames (clips) per video: even: eval/test.frames_per_video spread over the video; windows: every
+    # (candidates // frames_per_video)-th from the first, as the original's test lists (set in the paper configs)
+    "test_sampling": Typed(str, "even", choices=TEST_SAMPLING),
     "preprocess_config": "",  # when set and the data is missing: run this preprocessing config first
 }
 
@@ -52,7 +76,10 @@ AUGMENT_DEFAULTS: dict[str, Any] = {
     "flip_depth": True,  # flip the depth label with the image (false: the original's bug)
     "colour": Typed(float, 0.5, low=0.0, high=1.0),  # clip(alpha * img + beta), alpha U(0.5,1.5), beta randint(-40,40)
     "cutout": Typed(float, 0.5, low=0.0, high=1.0),  # probability of a zeroed square of side randint(1, max)
-    "cutout_max_side": 49,  # at input 256; scaled by input_size / 256
+    "cutout_max_side": 49,  # in crop pixels (on_crop), else at input 256 and scaled by input_size / 256
+    # true: flip, colour and cutout on the full-resolution face crop before its resize, as the original (the
+    # cutout square is 2-3x smaller on a 1080p face; set in the paper configs); false: after the resize
+    "on_crop": False,
 }
 
 EVAL_DEFAULTS: dict[str, Any] = {
@@ -109,15 +136,33 @@ class ClipTask(Task):
     def clip_dataset(self, entries: list, items: list[tuple[int, list[int]]], train: bool) -> ClipDataset:
         """Training: random widened crops and augmentation; test: the box scaled by ``data.test_scale``."""
         d = self.cfg.data
+        resize = (str(d.resize_image), str(d.resize_depth))
         if train:
             return ClipDataset(entries, items, self.paths, int(d.input_size), train=True, aug_cfg=self.cfg.augment,
-                               widen=tuple(d.widen), test_scale=float(d.test_scale))
-        return ClipDataset(entries, items, self.paths, int(d.input_size), train=False, test_scale=float(d.test_scale))
+                               widen=tuple(d.widen), test_scale=float(d.test_scale), resize=resize)
+        return ClipDataset(entries, items, self.paths, int(d.input_size), train=False, test_scale=float(d.test_scale),
+                           resize=resize)
+
+    def training_items(self, entries: list, length: int = 1, interval: int = 1) -> list[tuple[int, list[int]]] | None:
+        """The original's fixed window list when ``data.train_sampling`` is ``windows``, else None (every candidate)."""
+        d = self.cfg.data
+        if str(d.train_sampling) != "windows":
+            return None
+        return window_items(entries, length, interval, (int(d.window_stride_live), int(d.window_stride_attack)),
+                            (int(d.window_cap_live), int(d.window_cap_attack)))
+
+    def checkpoint_extra(self) -> dict[str, Any]:
+        """How faces and depth maps were resized (the face mask of the score depends on it)."""
+        return {"resize_image": str(self.cfg.data.resize_image), "resize_depth": str(self.cfg.data.resize_depth)}
 
     def batches_fn(self, dataset: ClipDataset):
         d = self.cfg.data
         return balanced_batches(dataset.items, dataset.entries, int(d.per_live), int(d.per_attack),
                                 int(self.cfg.train.batch_size), str(d.train_sampling))
+
+    def sample_groups(self, dataset: ClipDataset) -> list[int]:
+        """Live or attack: an unreadable sample's stand-in keeps the batch's live/attack balance."""
+        return [int(dataset.entries[vi].label) for vi, _ in dataset.items]
 
     def prerequisites(self) -> list[Prerequisite]:
         d = self.cfg.data
@@ -145,10 +190,11 @@ class SingleFrameTask(ClipTask):
 
     def train_dataset(self) -> ClipDataset:
         entries = self.entries("train")
-        return self.clip_dataset(entries, train_items(entries), train=True)
+        items = self.training_items(entries)
+        return self.clip_dataset(entries, train_items(entries) if items is None else items, train=True)
 
     def scoring_items(self, split: str, frames_per_video: int) -> list[tuple[int, list[int]]]:
-        return test_items(self.entries(split), frames_per_video)
+        return test_items(self.entries(split), frames_per_video, str(self.cfg.data.test_sampling))
 
     def score_batch(self, model: nn.Module, batch: dict[str, Any], device: torch.device):
         return super().score_batch(model, {**batch, "image": batch["image"][:, 0]}, device)

@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from fas_core.bootstrap import format_interval  # noqa: E402
+from fas_core.errors import UserError, run_cli  # noqa: E402
 from fas_core.evaluate import interval_note  # noqa: E402
 
 COLUMNS = ("APCER", "APCER_pooled", "BPCER", "ACER", "EER_test", "AUC")
@@ -39,14 +40,27 @@ def row(name: str, path: Path) -> tuple[str, dict[str, Any] | None]:
     """The markdown row of one run and its figures (``None`` when the file is missing)."""
     if not path.is_file():
         return f"| {name} | " + " | ".join(["(not run)"] * len(COLUMNS)) + " |", None
-    figures = json.loads(path.read_text())
+    try:
+        figures = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{path}: not a metrics.json written by test.py ({e})") from None
+    if not isinstance(figures, dict):
+        raise UserError(f"{path}: not a metrics.json written by test.py (no mapping of figures)")
     return f"| {name} | " + " | ".join(cell(figures, key) for key in COLUMNS) + " |", figures
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Bad input (a damaged metrics.json, a run without NAME=) exits 2 with one line (``--debug``: traceback)."""
+    run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="NAME=path/to/metrics.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    bad = [spec for spec in args.runs if not spec.partition("=")[0] or not spec.partition("=")[2]]
+    if bad:
+        parser.error(f"'{bad[0]}': give each run as NAME=path/to/metrics.json")
     print("| run | " + " | ".join(f"{c} (%)" if c != "AUC" else c for c in COLUMNS) + " |")
     print("|---" * (len(COLUMNS) + 1) + "|")
     notes = []

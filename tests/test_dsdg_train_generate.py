@@ -159,3 +159,23 @@ def test_generated_pairs_are_not_collapsed(trained) -> None:
             assert float(half.std(dim=0).mean()) > COLLAPSE_FLOOR
         assert float(x.std(dim=0).mean()) < 0.5  # and not noise outside [0, 1]
     assert np.isfinite(float(x.mean()))
+
+
+def test_generation_volume_presets(trained, tmp_path) -> None:
+    """The paper preset is the original DUM list's volume: 350 live + 350 spoof videos of 99 frames."""
+    def volume(preset, config, *given):
+        args = G.build_parser().parse_args((["--preset", preset] if preset else []) + list(given))
+        return G.resolve_volume(args, config), args.num_pairs, args.frames_per_video
+
+    assert volume("paper", {}) == ("paper", 34_650, 99) and 34_650 // 99 == 350
+    assert volume(None, {"generate": {"preset": "paper"}}) == ("paper", 34_650, 99)  # the training config's
+    assert volume(None, {}) == ("demo", 200, 10)  # a generator trained before the key existed
+    assert volume(None, {"generate": {"preset": "paper"}}, "--num-pairs", "5")[1:] == (5, 99)
+    paper = load_config(T.DEFAULTS, str(Path(T.__file__).parent / "configs" / "oulu_p1.yaml"))
+    demo = load_config(T.DEFAULTS, str(Path(T.__file__).parent / "configs" / "demo.yaml"))
+    assert (paper.generate.preset, demo.generate.preset) == ("paper", "demo")
+    # A run of the demo config: its preset fills what is not given (videos of 10 pairs).
+    out = tmp_path / "gen"
+    assert G.main(["--run-dir", str(trained["run_dir"]), "--out", str(out), "--num-pairs", "2", "--no-detect"]) == 0
+    settings = fileio.read_json(out / "summary.json")["settings"]
+    assert (settings["num_pairs"], settings["frames_per_video"]) == (2, 10)

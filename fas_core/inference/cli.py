@@ -2,7 +2,7 @@
 
 Exit status: 0 when every input had a face, 3 when at least one input had none
 (``EXIT_NO_FACE``), 1 when an input could not be read or processed, 2 for a usage error (such as
-a checkpoint without a threshold and no ``--threshold``).
+a checkpoint without a threshold and no ``--threshold``, or a checkpoint that cannot be used).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from ..dist import choose_device
+from ..errors import run_cli
 from ..face_detector import PIPELINE_DETECTOR, FaceDetector
-from ..fileio import write_image, write_json
+from ..fileio import check_writable_folder, write_image, write_json
 from .drawing import VideoSink, annotate, depth_to_grey
 from .loading import UsageError, load_model, method_names
 from .predictor import FaceResult, Predictor, decision_word
@@ -234,8 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "cropped at the checkpoint's test scale and scored; prints one line per face: score "
                     "(higher = live), decision (live when score >= threshold) and the threshold used.",
         epilog="Exit status: 0 every input had a face; 3 some input had no face (reported, never scored); "
-               "1 an input could not be read; 2 usage error (e.g. no threshold). Output lines look like "
-               "'photo.jpg face=1/1 score=0.8731 decision=live threshold=0.5120 box=180,61,88,111 "
+               "1 an input could not be read; 2 usage error (e.g. no threshold, a damaged checkpoint). Output "
+               "lines look like 'photo.jpg face=1/1 score=0.8731 decision=live threshold=0.5120 box=180,61,88,111 "
                "confidence=1.000' (videos: 'clip.avi frame=12 face=...', then a 'summary' line).")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image, folder of images/videos, or video file")
     p.add_argument("--checkpoint", required=True, help="checkpoint written by train.py/test.py, or an original "
@@ -277,26 +278,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The exit status (see the module docstring); a usage error exits 2 with one line (``--debug``: traceback)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.inputs and args.camera is None:
         parser.error("give at least one INPUT or --camera N")
     if args.threshold is not None and not math.isfinite(args.threshold):
         parser.error("--threshold must be a finite number")
+    if args.batch_size < 1 or args.every < 1:
+        parser.error("--batch-size and --every must be at least 1")
+    for folder, what in ((args.save, "--save folder"), (args.json and Path(args.json).parent, "--json folder")):
+        if folder:
+            check_writable_folder(folder, what)  # before any work, not after it
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        device = choose_device(args.device)
-        loaded = load_model(args.checkpoint, method=args.method, threshold=args.threshold, device=device,
-                            fuse=not args.no_fuse)
-    except UsageError as e:
-        parser.error(str(e))
-    except (FileNotFoundError, RuntimeError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_ERROR
+    device = choose_device(args.device)
+    loaded = load_model(args.checkpoint, method=args.method, threshold=args.threshold, device=device,
+                        fuse=not args.no_fuse)
     if loaded.threshold is None:
-        parser.error(f"checkpoint {args.checkpoint} has no dev threshold (test.py stores one after testing on the "
-                     f"dev set): pass --threshold T")
+        raise UsageError(f"checkpoint {args.checkpoint} has no dev threshold (test.py stores one after testing on "
+                         f"the dev set): pass --threshold T")
     if loaded.threshold_source == "--threshold" and loaded.checkpoint_threshold is not None:
         print(f"note: using --threshold {loaded.threshold:.4f} instead of the checkpoint's "
               f"{loaded.checkpoint_threshold:.4f}", file=sys.stderr)
