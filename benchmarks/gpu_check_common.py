@@ -2,15 +2,21 @@
 
 Two profiles: ``gpu`` (the papers' input sizes on one CUDA GPU) and ``dry-run`` (the same code on
 the CPU at tiny sizes, to prove the script before it meets a GPU). The report is one markdown
-file (and the same rows as JSON), rewritten after every part, so a run stopped at any point
+file (and the same rows as JSON), rewritten after every row, so a run stopped at any point
 leaves every figure measured so far.
+
+The time budget (``--budget``, else ``$GPU_CHECK_BUDGET_S``, else 300 s) counts from the start
+of gpu_check.sh (``$GPU_CHECK_T0``) and is shared out by :data:`PHASES`: each part ends by its
+share of the budget, so a slow part cannot take the time of the ones after it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +32,10 @@ from gpu_check_tree import TreeShape  # noqa: E402
 from fas_core import fileio  # noqa: E402
 
 DEFAULTS_ONLY = ROOT / "tests" / "defaults_only.yaml"  # an experiment file that keeps a method's DEFAULTS
-T0 = time.time()
+T0 = float(os.environ.get("GPU_CHECK_T0") or time.time())  # the shell script's start: the budget counts from it
+DEFAULT_BUDGET_S = float(os.environ.get("GPU_CHECK_BUDGET_S") or 300.0)
+# Each part's end, as a fraction of the budget (a part starts as soon as the one before it ends).
+PHASES = {"setup": 0.2, "end to end": 0.6, "speed": 0.83, "loader": 0.88, "predict": 0.93, "compile": 0.98}
 
 
 def log(message: str) -> None:
@@ -46,13 +55,14 @@ class Profile:
     e2e_batch: int
     dsdg_batch: int  # pairs per step of DSDG's end-to-end run
     run_cap_s: float  # the longest one command-line run may take
+    speed_row_s: float  # what one speed row may take: a row is skipped when less is left of its phase
     speed_batch: dict[str, int]  # per method: the batch of the timed training steps
     warmup: int  # untimed steps before the timed ones (the first one also compiles)
     timed: int
     dsdg_hdim: int
     loader_batches: int  # per worker (the rate is taken after the first wave of batches)
     predict_repeats: int
-    compile_backend: str
+    compile_backend: str  # dry-run: "eager", TorchDynamo's graph capture alone (the shortest proof of the path)
     workers: int  # processes of the crop stage (the end-to-end runs load in their main process)
     e2e_precision: bool  # end-to-end runs in their MethodSpec.precision (a CPU emulates bf16 / fp16 slowly)
     default_variants: tuple[str, ...]
@@ -62,16 +72,16 @@ PROFILES = {
     # Batches per GPU of the original configs: DUM 64, CDCN++ 7, FAS-SGTD 42 (6 x 7 GPUs) and 2 clips,
     # DSDG 60 pairs (240 over 4 GPUs).
     "gpu": Profile("gpu", "cuda", 256, TreeShape((360, 480), (160, 85, 160, 190), 8), e2e_steps=3, e2e_batch=4,
-                   dsdg_batch=4, run_cap_s=240,
+                   dsdg_batch=4, run_cap_s=120, speed_row_s=8,
                    speed_batch={"cdcn_u": 64, "cdcnpp": 7, "sgtd_single": 42, "sgtd_multi": 2, "dsdg": 60},
-                   warmup=3, timed=10, dsdg_hdim=128, loader_batches=4, predict_repeats=7,
+                   warmup=2, timed=6, dsdg_hdim=128, loader_batches=4, predict_repeats=7,
                    compile_backend="inductor", workers=4, e2e_precision=True,
                    default_variants=("fp32", "bf16", "bf16_cl", "compile")),
     "dry-run": Profile("dry-run", "cpu", 32, TreeShape((96, 128), (40, 20, 48, 56), 6), e2e_steps=2, e2e_batch=2,
-                       dsdg_batch=1, run_cap_s=900,
+                       dsdg_batch=1, run_cap_s=900, speed_row_s=20,
                        speed_batch={"cdcn_u": 2, "cdcnpp": 2, "sgtd_single": 2, "sgtd_multi": 1, "dsdg": 1},
                        warmup=1, timed=2, dsdg_hdim=8, loader_batches=3, predict_repeats=1,
-                       compile_backend="aot_eager", workers=1, e2e_precision=False,
+                       compile_backend="eager", workers=1, e2e_precision=False,
                        default_variants=("fp32", "compile")),
 }
 
@@ -122,7 +132,7 @@ class Context:
     methods: tuple[str, ...]
     variants: tuple[str, ...]
     in_process: bool = False  # CLIs called in this process (tests) instead of `python -m` processes
-    budget_s: float = 450.0
+    budget_s: float = DEFAULT_BUDGET_S
 
     @property
     def tree(self) -> Path:
@@ -143,12 +153,14 @@ class Context:
         """A single-frame checkpoint with random weights (the multi-frame speed runs start from it)."""
         return self.work / "sgtd_single_random.pt"
 
-    def remaining(self) -> float:
-        return self.budget_s - (time.time() - T0)
+    def remaining(self, phase: str | None = None) -> float:
+        """Seconds left of the budget, or of ``phase``'s share of it (:data:`PHASES`)."""
+        end = self.budget_s * (PHASES[phase] if phase else 1.0)
+        return end - (time.time() - T0)
 
-    def timeout(self, cap: float, reserve: float = 20.0) -> float:
-        """Seconds a part may take: at most ``cap``, and never past the budget less ``reserve``."""
-        return max(0.0, min(cap, self.remaining() - reserve))
+    def timeout(self, cap: float, phase: str) -> float:
+        """Seconds a run may take: at most ``cap``, and never past the end of ``phase``."""
+        return max(0.0, min(cap, self.remaining(phase)))
 
 
 @dataclass
@@ -159,14 +171,17 @@ class Report:
     header: list[str] = field(default_factory=list)
     sections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     notes: dict[str, list[str]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # rows come from several threads
 
     def add(self, section: str, row: dict[str, Any]) -> None:
-        self.sections.setdefault(section, []).append(row)
-        self.write()
+        with self.lock:
+            self.sections.setdefault(section, []).append(row)
+            self.write()
 
     def note(self, section: str, text: str) -> None:
-        self.notes.setdefault(section, []).append(text)
-        self.write()
+        with self.lock:
+            self.notes.setdefault(section, []).append(text)
+            self.write()
 
     def failures(self) -> list[str]:
         return [f"{s}: {r.get('what', '')}" for s, rows in self.sections.items() for r in rows

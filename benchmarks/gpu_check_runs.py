@@ -6,11 +6,16 @@ it exits 0, every logged loss is finite, ``last.pt`` holds the last step, and ``
 the checkpoint back and writes its metrics. The one-process DDP run starts torchrun itself:
 ``python -m torch.distributed.run --standalone --nproc_per_node=1 -m dum.train ...`` (torchrun
 puts even a single process in a process group, NCCL on a GPU).
+
+The runs are small and mostly start-up (imports, CUDA initialisation, scoring set-up), so the
+methods' chains and the DDP run go side by side, one thread each starting its processes; only
+the multi-frame stage waits for the single-frame one it starts from.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import math
@@ -20,7 +25,8 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,9 @@ from fas_core import checkpoint as ckpt
 LOSS_LINE = re.compile(r"step (\d+)/(\d+) loss (\S+)")
 E2E = "End to end: python -m <method>.train / .test"
 DDP = "DDP: one process under torchrun"
+PHASE = "end to end"
+MIN_RUN_S = 15.0  # a run is started only with at least this much of the phase left
+CHAINS = (("sgtd_single", "sgtd_multi"), ("dsdg",), ("cdcn_u",), ("cdcnpp",))  # longest first
 
 
 def run_module(ctx: Context, module: str, args: Sequence[str], log_path: Path, timeout: float,
@@ -131,7 +140,7 @@ def train_and_test(ctx: Context, report: Report, spec: MethodSpec) -> bool:
                            "precision": amp + (" + channels_last" if cl else "")}
     log(f"{spec.key}: python -m {spec.train} ({ctx.profile.e2e_steps} steps on {ctx.profile.device})")
     rc, seconds = run_module(ctx, spec.train, args, ctx.log_file(f"{spec.key}.train.log"),
-                             ctx.timeout(ctx.profile.run_cap_s))
+                             ctx.timeout(ctx.profile.run_cap_s, PHASE))
     problem, loss = check_training(run_dir, ctx.profile.e2e_steps) if rc == 0 else (f"exit {rc}", math.nan)
     row.update({"final loss": loss, "train s": seconds})
     if problem:
@@ -150,7 +159,7 @@ def test_or_generate(ctx: Context, spec: MethodSpec, args: list[str], row: dict[
         return generate(ctx, run_dir, row)
     log(f"{spec.key}: python -m {spec.test} (reads {run_dir / 'best.pt'})")
     log_path = ctx.log_file(f"{spec.key}.test.log")
-    rc, seconds = run_module(ctx, spec.test, args, log_path, ctx.timeout(ctx.profile.run_cap_s))
+    rc, seconds = run_module(ctx, spec.test, args, log_path, ctx.timeout(ctx.profile.run_cap_s, PHASE))
     row["test s"] = seconds
     metrics = run_dir / "test" / "metrics.json"
     if rc != 0 or not metrics.is_file():
@@ -168,7 +177,7 @@ def generate(ctx: Context, run_dir: Path, row: dict[str, Any]) -> str:
     rc, seconds = run_module(ctx, "dsdg.generate", ["--checkpoint", str(run_dir / "last.pt"), "--out", str(out),
                                                     "--num-pairs", "4", "--frames-per-video", "2", "--batch-size", "4",
                                                     "--device", ctx.profile.device, "--force"], log_path,
-                             ctx.timeout(ctx.profile.run_cap_s))
+                             ctx.timeout(ctx.profile.run_cap_s, PHASE))
     row["generate s"] = seconds
     listed = (out / "generated.txt").read_text().split() if (out / "generated.txt").is_file() else []
     if rc != 0 or len(listed) != 4:
@@ -176,32 +185,47 @@ def generate(ctx: Context, run_dir: Path, row: dict[str, Any]) -> str:
     return "ok"
 
 
+def run_chain(ctx: Context, report: Report, keys: Sequence[str], passed: dict[str, Path]) -> None:
+    """One after the other, the methods' runs of one chain; a liveness method that passed adds its checkpoint."""
+    for key in keys:
+        if ctx.remaining(PHASE) < MIN_RUN_S:
+            report.add(E2E, {"what": key, "method": METHODS[key].label, "result": "skipped (time budget)"})
+        elif train_and_test(ctx, report, METHODS[key]) and METHODS[key].test:
+            passed[key] = ctx.run_dir(key) / "best.pt"
+
+
 def end_to_end(ctx: Context, report: Report) -> dict[str, Path]:
-    """Every method's runs (the multi-frame stage after the single-frame one); the checkpoints that passed."""
+    """Every method's runs and the DDP run, side by side (one after the other in-process); the checkpoints
+    that passed, in the methods' order."""
     p = ctx.profile
     report.note(E2E, f"Each run: {p.e2e_steps} optimiser steps of batch {p.e2e_batch} on the synthetic tree at "
                      f"{p.size} px (DSDG: {p.dsdg_batch} pairs of 256 px images, hdim {p.dsdg_hdim}), dev scoring "
-                     "at the end, then test.py on best.pt (DSDG: dsdg.generate). Logs: logs/*.log.")
-    passed = {}
-    order = [k for k in ("cdcn_u", "cdcnpp", "sgtd_single", "sgtd_multi", "dsdg") if k in ctx.methods]
-    for key in order:
-        if ctx.remaining() < 60:
-            report.add(E2E, {"what": key, "method": METHODS[key].label, "result": "skipped (time budget)"})
-            continue
-        if train_and_test(ctx, report, METHODS[key]) and METHODS[key].test:
-            passed[key] = ctx.run_dir(key) / "best.pt"
-    return passed
+                     "at the end, then test.py on best.pt (DSDG: dsdg.generate). The chains of runs go side by "
+                     "side (their seconds include sharing the GPU and CPUs). Logs: logs/*.log.")
+    passed: dict[str, Path] = {}
+    jobs: list[Callable[[], None]] = [functools.partial(run_chain, ctx, report, keys, passed) for keys in
+                                      ([k for k in chain if k in ctx.methods] for chain in CHAINS) if keys]
+    jobs.append(functools.partial(ddp_one_process, ctx, report))
+    # In-process runs share this process's stdout redirection: one at a time.
+    with ThreadPoolExecutor(1 if ctx.in_process else len(jobs)) as pool:
+        for future in [pool.submit(job) for job in jobs]:
+            future.result()
+    return {k: passed[k] for k in METHODS if k in passed}
 
 
 def ddp_one_process(ctx: Context, report: Report) -> None:
     """torchrun with one process: the process group (NCCL on a GPU), DDP wrapping, a few steps, a checkpoint."""
+    if ctx.remaining(PHASE) < MIN_RUN_S:
+        report.add(DDP, {"what": "ddp", "result": "skipped (time budget)"})
+        return
     spec = METHODS["cdcn_u"]
     run_dir = ctx.run_dir("ddp")
     args = common_keys(ctx, "ddp") + method_keys(ctx, spec)
     launcher = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1")
     log("ddp: python -m torch.distributed.run --standalone --nproc_per_node=1 -m dum.train")
     log_path = ctx.log_file("ddp.train.log")
-    rc, seconds = run_module(ctx, spec.train, args, log_path, ctx.timeout(ctx.profile.run_cap_s), launcher=launcher)
+    rc, seconds = run_module(ctx, spec.train, args, log_path, ctx.timeout(ctx.profile.run_cap_s, PHASE),
+                             launcher=launcher)
     text = log_path.read_text(errors="replace") if log_path.is_file() else ""
     backend = "nccl" if ctx.profile.device == "cuda" else "gloo"
     problem = check_training(run_dir, ctx.profile.e2e_steps)[0] if rc == 0 else f"exit {rc}"

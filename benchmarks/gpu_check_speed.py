@@ -12,8 +12,10 @@
 * Predict: :class:`fas_core.inference.predictor.Predictor` on a face photo (skimage's astronaut),
   MTCNN and the network on the GPU, timed apart by benchmarks/bench_predict.py's ``bench``.
 
-Run as a script, it measures the compiled variant of the given methods (the check starts it as a
-separate process with a timeout, so a long compilation cannot eat the whole budget).
+Run as a script, it measures the compiled variant of the given methods: the check starts it as a
+separate process while the end-to-end runs go, so that the compilation overlaps them; after its
+warm-up steps it waits for the check's go-ahead (a file) before its timed steps, which then run
+alone on the GPU. The check stops it at the end of the budget.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import gc
 import importlib
 import logging
 import math
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +102,12 @@ def free_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def measure_step(ctx: Context, spec: MethodSpec, variant: str) -> dict[str, Any]:
-    """Throughput and peak memory of one method's training step in one precision variant."""
+def measure_step(ctx: Context, spec: MethodSpec, variant: str,
+                 before_timing: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """Throughput and peak memory of one method's training step in one precision variant.
+
+    ``before_timing`` is called between the warm-up and the timed steps (the compiled variant waits there).
+    """
     amp, channels_last, compiled = VARIANTS[variant]
     batch_size = ctx.profile.speed_batch[spec.key]
     cfg = method_config(ctx, spec, f"speed_{spec.key}_{variant}",
@@ -123,6 +130,8 @@ def measure_step(ctx: Context, spec: MethodSpec, variant: str) -> dict[str, Any]
     row["first step s"] = time.time() - start
     for _ in range(ctx.profile.warmup - 1):
         engine.step(run, batch)
+    sync(device)
+    before_timing()
     seconds = seconds_per_call(lambda: engine.step(run, batch), ctx.profile.timed, device)
     row.update({"per s": batch_size / seconds, "ms/step": 1000.0 * seconds,
                 "peak MiB": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else math.nan,
@@ -132,10 +141,11 @@ def measure_step(ctx: Context, spec: MethodSpec, variant: str) -> dict[str, Any]
     return row
 
 
-def guarded_step(ctx: Context, spec: MethodSpec, variant: str) -> dict[str, Any]:
+def guarded_step(ctx: Context, spec: MethodSpec, variant: str,
+                 before_timing: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """:func:`measure_step`, an error (out of memory included) becoming a failed row."""
     try:
-        return measure_step(ctx, spec, variant)
+        return measure_step(ctx, spec, variant, before_timing)
     except Exception as e:  # any failure is a finding of the check, reported in its row
         return {"what": f"{spec.key} {variant}", "method": spec.label, "variant": VARIANT_TEXT[variant],
                 "result": f"FAIL: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"}
@@ -220,6 +230,9 @@ def measure_predict(ctx: Context, checkpoints: dict[str, Path]) -> list[dict[str
     frame, rows = face_photo(), []
     for key, path in checkpoints.items():
         row: dict[str, Any] = {"what": f"predict {key}", "model": METHODS[key].label, "checkpoint": path.name}
+        if ctx.remaining("predict") < 3:
+            rows.append({**row, "result": "skipped (time budget)"})
+            continue
         try:
             fused, plain = load_model(path, device=device, fuse=True), load_model(path, device=device)
             clip = fused.clip[0] if fused.clip else None
@@ -233,6 +246,16 @@ def measure_predict(ctx: Context, checkpoints: dict[str, Path]) -> list[dict[str
     return rows
 
 
+def wait_for(go: Path, seconds: float) -> None:
+    """Until the file ``go`` exists (the check's go-ahead), at most ``seconds``, or until the check is gone."""
+    parent, end = os.getppid(), time.time() + seconds
+    log(f"compile: waiting for {go}")
+    while not go.exists() and time.time() < end:
+        if os.getppid() != parent:
+            raise SystemExit("the check that started this process is gone")
+        time.sleep(0.2)
+
+
 def compile_worker(argv: Sequence[str] | None = None) -> int:
     """The compiled variant of ``--methods``, each row appended to ``--json`` as soon as it is measured."""
     p = argparse.ArgumentParser(description="compiled training steps (started by benchmarks/gpu_check.py)")
@@ -241,13 +264,15 @@ def compile_worker(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--work", required=True)
     p.add_argument("--methods", required=True)
     p.add_argument("--json", required=True)
+    p.add_argument("--go", required=True, help="file whose existence lets the timed steps start")
+    p.add_argument("--wait-s", type=float, default=600.0, help="the longest wait for --go")
     args = p.parse_args(argv)
     methods = tuple(args.methods.split(","))
     ctx = Context(PROFILES[args.profile], Path(args.out), Path(args.work), methods, ("compile",))
     rows: list[dict[str, Any]] = []
     for key in methods:
         log(f"compile: {key}")
-        rows.append(guarded_step(ctx, METHODS[key], "compile"))
+        rows.append(guarded_step(ctx, METHODS[key], "compile", lambda: wait_for(Path(args.go), args.wait_s)))
         fileio.write_json(args.json, rows)
     return 0
 

@@ -9,9 +9,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import gpu_check  # noqa: E402
+import gpu_check_runs  # noqa: E402
+from gpu_check_common import METHODS, PROFILES, Context, Report  # noqa: E402
+
+SKIPPED = "skipped (time budget)"
 
 
 def table_rows(markdown: str, section: str) -> list[dict[str, str]]:
@@ -60,3 +68,27 @@ def test_dry_run_fills_every_section(tmp_path):
 
     saved = json.loads((out / "gpu_check.json").read_text())
     assert saved["sections"]["DDP: one process under torchrun"][0]["steps"] == 2
+
+
+def test_parts_past_their_share_of_the_budget_are_reported_skipped(tmp_path):
+    # A budget of 0 s is spent before the check starts: every part says so in its row, and nothing runs.
+    ctx = Context(PROFILES["dry-run"], tmp_path, tmp_path / "work", tuple(METHODS), ("fp32", "compile"),
+                  in_process=True, budget_s=0.0)
+    report = Report(tmp_path)
+    assert gpu_check.prepare(ctx, report) is False
+    assert gpu_check_runs.end_to_end(ctx, report) == {}
+    assert gpu_check.eager_speed(ctx, report) == {}
+    assert gpu_check.loader(ctx, report) == []
+    gpu_check.compiled_speed(ctx, report, None, {})
+    markdown = (tmp_path / "gpu_check.md").read_text()  # written as the rows came
+    assert not (tmp_path / "work" / "tree").exists() and "Result: 0 failed check(s)." in markdown
+
+    (setup,) = table_rows(markdown, "Set-up")
+    assert setup["result"] == SKIPPED + ": nothing else ran"
+    e2e = table_rows(markdown, gpu_check_runs.E2E)
+    assert sorted(r["what"] for r in e2e) == sorted(METHODS) and {r["result"] for r in e2e} == {SKIPPED}
+    (ddp,) = table_rows(markdown, gpu_check_runs.DDP)
+    assert ddp["result"] == SKIPPED
+    speed = table_rows(markdown, "Training step speed (the engine's step, synthetic-tree batch reused)")
+    assert [r["what"] for r in speed] == [f"{k} fp32" for k in METHODS] + ["cdcn_u compile"]
+    assert {r["result"] for r in speed} == {SKIPPED}
