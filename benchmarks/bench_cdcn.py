@@ -26,7 +26,6 @@ import copy
 import platform
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -35,24 +34,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from timing import seconds_per_call as timed  # noqa: E402  (benchmarks/timing.py, next to this file)
+
 from dum.losses import mixed_batch_loss  # noqa: E402
 from dum.model import build_model, reparameterize, set_literal  # noqa: E402
 from fas_core.fuse import fuse_for_inference  # noqa: E402
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn: Callable[[], None], iters: int, device: torch.device) -> float:
-    """Seconds per call of ``fn`` over ``iters`` calls."""
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        fn()
-    sync(device)
-    return (time.perf_counter() - t0) / iters
 
 
 def autocast_for(device: torch.device, amp: bool):

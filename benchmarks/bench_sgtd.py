@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from easydict import EasyDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fas_core.config import AttrDict  # noqa: E402
 from fas_sgtd_multi_frame.model import build_multi_frame  # noqa: E402
 from fas_sgtd_multi_frame.train import DEFAULTS as MULTI  # noqa: E402
 from fas_sgtd_multi_frame.train import multi_frame_loss  # noqa: E402
@@ -75,13 +75,13 @@ def bench_single(size: int, width: float, batch: int, device: torch.device, iter
 
 def bench_multi(size: int, width: float, batch: int, device: torch.device, iters: int,
                 warmup: int) -> tuple[float, float]:
-    cfg = EasyDict(dict(MULTI["model"], width=width))
+    cfg = AttrDict(dict(MULTI["model"], width=width))
     model = build_multi_frame(cfg, size).to(device)
     opt = torch.optim.Adadelta(model.head.parameters(), lr=0.01, rho=0.95, eps=1e-8)
     clip = torch.randn(batch, 5, 3, size, size, device=device)
     batch_data = {"depth": torch.rand(batch, 5, 1, size // 8, size // 8, device=device),
                   "label": torch.tensor([1, 0] * batch, device=device)[:batch]}
-    loss_cfg = EasyDict(MULTI["loss"])
+    loss_cfg = AttrDict(MULTI["loss"])
 
     def loss() -> torch.Tensor:
         depth, feats = model.extract(clip)

@@ -197,7 +197,8 @@ class DumTask(Task):
                       ) -> tuple[torch.Tensor, dict[str, float]]:
         out = model(batch["image"])
         if isinstance(out, tuple):  # CDCN_u, ResNet18_u: losses on the sample, KL on (mu, logvar)
-            mu, logvar = out
+            # In float32 under autocast too: the DUM noise is then the same draw at every train.amp.
+            mu, logvar = out[0].float(), out[1].float()
             pred = reparameterize(mu, logvar, self._noise_generator(mu.device, step))
         else:
             mu = logvar = None

@@ -4,10 +4,12 @@
 * A YAML experiment file overrides some of them. It may start from another file with
   ``_base_: other.yaml`` (path relative to the file), as mmengine configs do.
 * ``key=value`` arguments on the command line override both (``optim.lr=3e-4``); the value is
-  parsed as YAML, so ``true``, ``1e-4``, ``[1, 2]`` and ``null`` mean what they look like.
+  parsed as YAML, so ``true``, ``1e-4``, ``[1, 2]`` and ``null`` mean what they look like (only
+  ``true`` / ``false`` are booleans: ``train.amp=off`` is the word ``off``).
 * A key that the defaults do not have is an error that names the valid keys at that level,
   and a value of the wrong type (text where a number belongs) is an error too.
-* The resolved config is saved as ``config.yaml`` in every run directory.
+* The resolved config is saved as ``config.yaml`` in every run directory; the loaded config is
+  an :class:`AttrDict` (``cfg.train.lr`` and ``cfg["train"]["lr"]``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from easydict import EasyDict
 
 from . import fileio
 from .errors import EXIT_USER_ERROR, UserError, debug_active
@@ -30,13 +31,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads ``3_2`` as the integer 32; here digits joined by ``_`` stay text (fold names)."""
+    """YAML 1.1 with two readings of YAML 1.2: digits joined by ``_`` stay text (``3_2`` is a fold name,
+    not 32), and only ``true`` / ``false`` are booleans (``train.amp=off`` is the word ``off``)."""
 
 
+_OWN_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")
 _Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    k: [(tag, rx) for tag, rx in v if tag not in _OWN_TAGS] for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:int", re.compile(r"^[-+]?(0|[1-9][0-9]*)$"), list("-+0123456789"))
 _Loader.add_implicit_resolver(
@@ -55,6 +59,56 @@ def _yaml_problem(e: yaml.YAMLError) -> str:
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
     problem = getattr(e, "problem", None) or str(e).splitlines()[0]
     return f"{where}{problem}"
+
+
+class AttrDict(dict):
+    """A dict whose keys are also attributes (``cfg.train.lr`` and ``cfg["train"]["lr"]``).
+
+    Nested dicts, and dicts inside lists and tuples, become :class:`AttrDict` when stored, so
+    every level reads the same way; it stays a ``dict`` (equal to plain dicts with the same items,
+    YAML and JSON dump it as one). Dict methods keep their names: a key called ``items`` is read
+    as ``cfg["items"]``.
+    """
+
+    def __init__(self, data: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__()
+        self.update(data or {}, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, _attr_value(value))
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+
+def _attr_value(value: Any) -> Any:
+    """Plain dicts (also inside plain lists and tuples) as :class:`AttrDict`; anything else unchanged."""
+    if type(value) is dict:
+        return AttrDict(value)
+    if type(value) in (list, tuple):
+        return type(value)(_attr_value(v) for v in value)
+    return value
 
 
 class ConfigError(UserError, ValueError):
@@ -227,18 +281,18 @@ def parse_override(text: str) -> dict:
 
 def load_config(
     defaults: Mapping[str, Any], path: str | Path | None = None, overrides: Sequence[str] = ()
-) -> EasyDict:
+) -> AttrDict:
     """Defaults, then the experiment file, then command-line overrides; validated throughout."""
     cfg = materialise(defaults)
     if path:
         cfg = merge(defaults, read_yaml_with_bases(path), source=str(path), current=cfg)
     for text in overrides:
         cfg = merge(defaults, parse_override(text), source=f"command line '{text}'", current=cfg)
-    return EasyDict(cfg)
+    return AttrDict(cfg)
 
 
 def to_plain(obj: Any) -> Any:
-    """EasyDict / tuples -> plain dicts and lists (for YAML and checkpoints)."""
+    """AttrDict / tuples -> plain dicts and lists (for YAML and checkpoints)."""
     if isinstance(obj, Mapping):
         return {k: to_plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -285,7 +339,7 @@ def config_argparser(description: str, defaults: Mapping[str, Any],
 
 def config_from_cli(description: str, defaults: Mapping[str, Any], argv: Sequence[str] | None = None,
                     parser: argparse.ArgumentParser | None = None,
-                    default_config: str | None = None) -> tuple[EasyDict, argparse.Namespace]:
+                    default_config: str | None = None) -> tuple[AttrDict, argparse.Namespace]:
     """Parse ``--config`` and ``key=value`` (in any order with the other options) and load the config.
 
     Without ``--config`` the method's ``default_config`` is used (the demo experiment), so

@@ -1,4 +1,9 @@
-"""Distributed set-up from ``torchrun``'s environment: gloo on CPU, nccl on GPU."""
+"""Distributed set-up from ``torchrun``'s environment: gloo on CPU, nccl on GPU.
+
+Any process started by torchrun joins a process group, one process included
+(``torchrun --nproc_per_node=1``, or ``DDP=1 bash <method>/train.sh 1``): the DDP code path can be
+run on a single GPU. A plain ``python -m`` process trains without one.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ class DistInfo:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    distributed: bool = False  # in a process group (under torchrun, even as its only process)
 
     @property
     def is_main(self) -> bool:
@@ -22,7 +28,11 @@ class DistInfo:
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        return self.distributed or self.world_size > 1
+
+    @property
+    def backend(self) -> str:
+        return torch_dist.get_backend() if torch_dist.is_initialized() else "none"
 
 
 def choose_device(name: str = "auto", local_rank: int = 0) -> torch.device:
@@ -36,18 +46,23 @@ def choose_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
+def launched_by_torchrun() -> bool:
+    """torchrun's agent names its run in every worker's environment."""
+    return "TORCHELASTIC_RUN_ID" in os.environ
+
+
 def init_distributed(device: str = "auto") -> DistInfo:
-    """Start the process group when launched by torchrun (WORLD_SIZE > 1); otherwise one process."""
+    """Start the process group when launched by torchrun (or WORLD_SIZE > 1); otherwise one plain process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     dev = choose_device(device, local)
-    if world > 1 and not torch_dist.is_initialized():
+    if (world > 1 or launched_by_torchrun()) and not torch_dist.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         torch_dist.init_process_group(backend=backend)
-    return DistInfo(rank=rank, world_size=world, local_rank=local, device=dev)
+    return DistInfo(rank=rank, world_size=world, local_rank=local, device=dev, distributed=torch_dist.is_initialized())
 
 
 def barrier(info: DistInfo) -> None:

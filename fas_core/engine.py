@@ -58,7 +58,8 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "resume": True,  # continue from run_dir/last.pt when it exists (false: start afresh, replacing it)
     "allow_changes": Typed(list, [], item=str),  # on resume, these keys may differ (e.g. [data.work]); see RESUME_FREE
     "amp": Typed(str, "off", choices=("off", "bf16", "fp16")),  # autocast dtype; fp16 adds a gradient scaler
-    "channels_last": False,  # NHWC memory format (pays on GPUs with tensor cores)
+    "channels_last": False,  # NHWC memory format of the network and image batches (pays on GPUs with tensor cores)
+    "compile": False,  # torch.compile the trained module (first steps slow while it compiles; same numbers to rounding)
     "sync_bn": False,  # SyncBatchNorm under DDP
     "grad_clip": Typed(float, 0.0, low=0.0),  # max gradient norm (0: off)
     "threads": Typed(int, 0, low=0),  # torch CPU threads (0: torch's default)
@@ -71,8 +72,8 @@ ENGINE_DEFAULTS: dict[str, Any] = {
 # difference (model, data, batch, optimiser, seed) makes a different run, and resume refuses it.
 RESUME_FREE = ("train.max_iters", "train.log_every", "train.image_every", "train.eval_every", "train.eval_after",
                "train.ckpt_every", "train.num_workers", "train.threads", "train.device", "train.resume",
-               "train.allow_changes", "train.run_dir", "train.max_unreadable", "eval.", "test.", "generate.",
-               "data.preprocess_config")
+               "train.compile", "train.allow_changes", "train.run_dir", "train.max_unreadable", "eval.", "test.",
+               "generate.", "data.preprocess_config")
 
 
 def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
@@ -255,7 +256,7 @@ def train(task: Task, cfg: Any) -> dict[str, Any]:
         run = open_run(task, cfg, info)
         if resume_state is not None:
             resume(run, resume_state)
-        run.ddp_model = wrap_for_ddp(run)
+        run.ddp_model = compile_if_asked(wrap_for_ddp(run), bool(cfg.train.compile))
         loop(run)
         return finish(run)
 
@@ -288,7 +289,9 @@ def open_run(task: Task, cfg: Any, info: fdist.DistInfo) -> Run:
     optimizer, scheduler = task.build_optimizer(trainable)
     scaler = torch.amp.GradScaler(info.device.type) if tc.amp == "fp16" else None
     log.info(f"[{task.name}] {count_parameters(trainable):,} trainable parameters, device {info.device}, "
-             f"world {info.world_size}" + (f", autocast {tc.amp}" if tc.amp != "off" else ""))
+             f"world {info.world_size}" + (f" (DDP, {info.backend})" if info.enabled else "")
+             + (f", autocast {tc.amp}" if tc.amp != "off" else "") + (", channels_last" if tc.channels_last else "")
+             + (", torch.compile" if tc.compile else ""))
     return Run(task, cfg, info, log, model, trainable, optimizer, scheduler, Progress(), run_dir,
                writer=make_writer(run_dir, info.is_main), scaler=scaler,
                unreadable=UnreadableTally(float(tc.get("max_unreadable", 0.0))))
@@ -325,6 +328,31 @@ def wrap_for_ddp(run: Run) -> nn.Module:
                                                      else None)
 
 
+def compile_if_asked(module: nn.Module, enabled: bool, backend: str = "inductor") -> nn.Module:
+    """``torch.compile`` of the module the training step calls (the DDP wrapper, when there is one).
+
+    The saved weights come from the uncompiled model, so checkpoints do not depend on this key.
+    """
+    return torch.compile(module, backend=backend) if enabled else module
+
+
+def to_channels_last(batch: Any) -> Any:
+    """Every 4-D tensor of a batch (image batches) in NHWC memory order; values and shapes unchanged."""
+    if isinstance(batch, torch.Tensor):
+        return batch.contiguous(memory_format=torch.channels_last) if batch.dim() == 4 else batch
+    if isinstance(batch, dict):
+        return {k: to_channels_last(v) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_channels_last(v) for v in batch)
+    return batch
+
+
+def move_batch(run: Run, batch: Any) -> Any:
+    """A loader batch on the run's device, channels_last when the network is."""
+    batch = run.task.to_device(batch, run.info.device)
+    return to_channels_last(batch) if run.cfg.train.channels_last else batch
+
+
 def loop(run: Run) -> None:
     """Epochs of seeded batches until ``train.max_iters`` optimiser steps."""
     tc, task, p = run.cfg.train, run.task, run.progress
@@ -345,7 +373,7 @@ def loop(run: Run) -> None:
                             generator=torch.Generator().manual_seed(int(tc.seed) + p.epoch))
         for batch, failures in loader:
             count_unreadable(run, failures)
-            batch = task.to_device(batch, run.info.device)
+            batch = move_batch(run, batch)
             loss, logs = step(run, batch)
             p.step += 1
             p.batch_in_epoch += 1

@@ -25,7 +25,7 @@ import torch
 from . import checkpoint as ckpt
 from .config import config_argparser, config_from_cli, to_plain
 from .crossdomain import ORACLE_CHECKPOINT, describe_rules, oracle_figures, rule_figures
-from .dist import choose_device
+from .dist import choose_device, launched_by_torchrun
 from .engine import train
 from .errors import UserError, run_cli
 from .fileio import check_writable_folder, write_json
@@ -61,7 +61,8 @@ def _train(task_cls: type[Task], argv: Sequence[str] | None) -> dict[str, Any]:
     parser.add_argument("--prepare-only", action="store_true", help="make missing inputs (the demo data), then exit")
     cfg, args = _load(task_cls, argv, parser)
     task = task_cls(cfg)
-    single_process = int(os.environ.get("WORLD_SIZE", "1")) == 1
+    # Under torchrun (even as its only process) nothing is made: a child training run would join its process group.
+    single_process = int(os.environ.get("WORLD_SIZE", "1")) == 1 and not launched_by_torchrun()
     ensure(task.prerequisites(), task.name, may_run=single_process)
     if args.prepare_only:
         return {}

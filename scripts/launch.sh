@@ -7,8 +7,24 @@
 #       (one per GPU; gloo on CPU), after `python -m MODULE --prepare-only args` has made any missing
 #       prerequisite once. Several machines: set NNODES, NODE_RANK, MASTER_ADDR and MASTER_PORT (or
 #       RDZV_ENDPOINT, with an optional RDZV_ID) on each, as torchrun's own rendezvous takes them.
+#       DDP=1 with N = 1: one DDP process under torchrun (the DDP code path on a single GPU).
 #       Otherwise one plain process.
 #   launch_test MODULE [--config FILE] [args ...]
+#
+# Two machines with 8 GPUs each: 16 processes (train.batch_size is per process: 16 x 4 = the paper's
+# 64). Every machine runs the same command with its own NODE_RANK; MASTER_ADDR is machine 0's
+# address, reachable from the other, and MASTER_PORT a free port there:
+#
+#   machine 0:  NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 MASTER_PORT=29500 \
+#                   bash dum/train.sh 8 --config dum/configs/oulu_p1.yaml train.batch_size=4
+#   machine 1:  NNODES=2 NODE_RANK=1 MASTER_ADDR=10.0.0.1 MASTER_PORT=29500 \
+#                   bash dum/train.sh 8 --config dum/configs/oulu_p1.yaml train.batch_size=4
+#
+# which runs on each: torchrun --nnodes=2 --node_rank=<R> --master_addr=10.0.0.1 --master_port=29500
+# --nproc_per_node=8 -m dum.train --config dum/configs/oulu_p1.yaml ... With an elastic rendezvous
+# instead (no ranks to assign): RDZV_ENDPOINT=10.0.0.1:29500 NNODES=2 on every machine.
+# The data (data.work) and the run folder must be at the same paths on every machine; only rank 0
+# writes checkpoints. tests/test_multinode.py runs two such "machines" on one host.
 #
 # Both run `python -m MODULE args ...`. Without --config the module uses its own default
 # experiment (the demo config), so `bash dum/train.sh` and `python -m dum.train` train the same.
@@ -38,7 +54,7 @@ launch_train() {
   for a in "$@"; do
     if [[ "$a" == "-h" || "$a" == "--help" ]]; then exec python -m "$module" --help; fi
   done
-  if [[ "$nproc" -gt 1 || "${NNODES:-1}" -gt 1 ]]; then
+  if [[ "$nproc" -gt 1 || "${NNODES:-1}" -gt 1 || "${DDP:-0}" == 1 ]]; then
     python -m "$module" --prepare-only "$@"
     local targs
     mapfile -t targs < <(_launch_torchrun_args "$nproc")

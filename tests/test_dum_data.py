@@ -7,15 +7,14 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from easydict import EasyDict
 
 from dum import dataset as dd
 from dum.train import DEFAULTS
-from fas_core.config import load_config
+from fas_core.config import AttrDict, load_config
 from fas_core.engine import SeededBatchSampler
 
 
-def cfg_for(work, **overrides) -> EasyDict:
+def cfg_for(work, **overrides) -> AttrDict:
     items = [f"data.work={work}", "data.input_size=32", *[f"{k}={v}" for k, v in overrides.items()]]
     return load_config(DEFAULTS, None, items)
 

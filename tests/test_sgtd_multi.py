@@ -8,10 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import DEFAULTS_ONLY
-from easydict import EasyDict
 
 from fas_core import checkpoint as ckpt
-from fas_core.config import materialise
+from fas_core.config import AttrDict, materialise
 from fas_sgtd_multi_frame.model import (
     OFFB,
     ConvGRU,
@@ -112,7 +111,7 @@ def test_score_and_double_softmax() -> None:
 
 
 def test_loss_terms() -> None:
-    cfg = EasyDict(materialise(DEFAULTS)["loss"])
+    cfg = AttrDict(materialise(DEFAULTS)["loss"])
     fused = torch.zeros(2, 4, 1, 4, 4, requires_grad=True)
     target = torch.zeros(2, 5, 1, 4, 4)
     target[0, :, :, 1:3, 1:3] = 1.0  # live clip: a square bump; attack: zeros
@@ -137,7 +136,7 @@ def _contrast(x: torch.Tensor) -> torch.Tensor:
 
 def test_frozen_single_frame_in_training_mode() -> None:
     torch.manual_seed(0)
-    cfg = EasyDict(dict(materialise(DEFAULTS)["model"], width=0.125))
+    cfg = AttrDict(dict(materialise(DEFAULTS)["model"], width=0.125))
     model = build_multi_frame(cfg, 32)
     assert isinstance(model, FASSGTDMultiFrame) and isinstance(model.single, FaceMapNet)
     before = {k: v.clone() for k, v in model.single.state_dict().items()}
@@ -176,7 +175,7 @@ def test_cli_train_and_test_both_stages(fake_work, tmp_path, capsys) -> None:
     single = ckpt.load_file(single_ckpt)["model"]
     for k, v in single.items():  # the frozen network is exactly the single-frame checkpoint
         assert torch.equal(trained[f"single.{k}"], v), k
-    fresh = build_multi_frame(EasyDict(dict(materialise(DEFAULTS)["model"], width=0.25)), 32).state_dict()
+    fresh = build_multi_frame(AttrDict(dict(materialise(DEFAULTS)["model"], width=0.25)), 32).state_dict()
     assert not torch.equal(trained["head.fc_2.weight"], fresh["head.fc_2.weight"])
     saved = ckpt.load_file(run / "last.pt")
     assert (saved["input"]["clip_frames"], saved["input"]["clip_interval"]) == (3, 1)

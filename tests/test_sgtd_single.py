@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 import torch
 from conftest import DEFAULTS_ONLY
-from easydict import EasyDict
 
 from fas_core import checkpoint as ckpt
-from fas_core.config import materialise
+from fas_core.config import AttrDict, materialise
 from fas_core.layers import gradient_magnitude, sobel_xy
 from fas_core.video_data import WorkPaths
 from fas_sgtd_single_frame import dataset as sd
@@ -164,7 +163,7 @@ def test_single_frame_score() -> None:
 
 
 def _cfg(fake_work, size=32):
-    return EasyDict({"work": str(fake_work["root"]), "frames": "", "depth": "", "lists": "",
+    return AttrDict({"work": str(fake_work["root"]), "frames": "", "depth": "", "lists": "",
                      "protocol": "1", "allow_missing": False, "input_size": size})
 
 
