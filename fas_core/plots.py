@@ -141,6 +141,34 @@ def plot_depth_grid(
     return _save(fig, path)
 
 
+def plot_faces_over_depth(
+    faces: Sequence[np.ndarray], maps: Sequence[np.ndarray], titles: Sequence[str], path: str | Path,
+    title: str = "",
+) -> Path:
+    """One column per sample: the face (HxWx3 uint8 RGB) above its depth map, one colour scale for all maps.
+
+    The scale is [0, 1] as for :func:`plot_depth_grid`, so that a flat attack map reads as flat
+    beside a face-shaped live one.
+    """
+    if not (len(faces) == len(maps) == len(titles)) or not faces:
+        raise ValueError(f"need as many faces, maps and titles, at least one ({len(faces)}, {len(maps)}, "
+                         f"{len(titles)})")
+    arrays = [np.squeeze(np.asarray(m, dtype=np.float32)) for m in maps]
+    vmax = max(1.0, max(float(a.max()) for a in arrays))
+    fig, axes = plt.subplots(2, len(faces), figsize=(1.7 * len(faces), 3.9), squeeze=False)
+    im = None
+    for col, (face, depth, label) in enumerate(zip(faces, arrays, titles, strict=True)):
+        axes[0, col].imshow(face)
+        axes[0, col].set_title(str(label), fontsize=7)
+        im = axes[1, col].imshow(depth, cmap="viridis", vmin=0.0, vmax=vmax)
+        for ax in axes[:, col]:
+            ax.axis("off")
+    fig.colorbar(im, ax=axes[1].tolist(), shrink=0.8, label="predicted depth")
+    if title:
+        fig.suptitle(title, fontsize=8)
+    return _save(fig, path)
+
+
 def plot_split(
     scores: Sequence[float], labels: Sequence[int], species: Sequence[str], threshold: float, out_dir: str | Path,
     set_name: str = "test",

@@ -236,3 +236,36 @@ def test_attack_pose_spreads_to_the_live_range_only_at_high_difficulty():
     half = synth.SynthConfig(preset="tiny", difficulty=0.8)
     assert half.pose_match == pytest.approx(0.5)
     assert synth._content_pose_offset(half, names[0])[0] == pytest.approx(0.5 * np.radians(yaw[0]))
+
+
+# ----------------------------------------------------------------------------- demo preset
+def _split_counts(names, split):
+    entries = oulu.protocol_split(names, "1", split)
+    return {kind: sum(oulu.species_of(v) == kind for v in entries) for kind in ("live", "print", "replay")}
+
+
+def test_demo_preset_protocol_1_split_sizes():
+    """Test: 15 users x 2 phones in session 3 (30 live, 60 print, 60 replay); train and dev as before."""
+    demo = synth.PRESETS["demo"]
+    names = demo.video_names()
+    assert _split_counts(names, "test") == {"live": 30, "print": 60, "replay": 60}
+    assert _split_counts(names, "train") == {"live": 12, "print": 24, "replay": 24}  # 3 users x 2 phones x 2 sessions
+    assert _split_counts(names, "dev") == {"live": 8, "print": 16, "replay": 16}
+    assert len(names) == 60 + 40 + 150  # nothing outside protocol 1's lists
+    assert demo.frames_of("2_3_50_4") == 14 and demo.frames_of("1_2_22_1") == 20
+    assert sum(demo.frames_of(n) for n in names) == 100 * 20 + 150 * 14
+    with pytest.raises(KeyError):
+        demo.frames_of("1_3_01_1")  # train users have no session 3
+
+
+def test_extra_group_gets_its_own_length(tmp_path):
+    """A video of an extra group is written with that group's number of frames and named in the metadata."""
+    extra = synth.VideoGroup((37,), (1,), (3,), (1,), 3)
+    cfg = synth.SynthConfig(preset="tiny", seed=0, overrides={"users": (36,), "sessions": (3,), "files": (2,),
+                                                               "extra": (extra,)})
+    synth.generate(cfg, tmp_path, workers=1)
+    assert synth.read_avi(synth.video_path(tmp_path, "1_3_36_2")).shape[0] == 6  # the tiny preset's length
+    assert synth.read_avi(synth.video_path(tmp_path, "1_3_37_1")).shape[0] == 3
+    meta = fileio.read_json(tmp_path / "synth_meta.json")
+    assert meta["users"] == [36, 37] and meta["videos"] == 2
+    assert meta["extra_groups"] == [{"users": [37], "phones": [1], "sessions": [3], "files": [1], "frames": 3}]
