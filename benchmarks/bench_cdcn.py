@@ -3,7 +3,7 @@
     python benchmarks/bench_cdcn.py                      # CPU, 256x256, markdown table on stdout
     python benchmarks/bench_cdcn.py --device cuda --amp --channels-last --batch 32
 
-Both formulations compute the same function (cdcn_dum.md, "Central difference convolution";
+Both formulations compute the same function (docs/methods/dum.md, "Central difference convolution";
 tests/test_dum_model.py checks it, gradients included):
 
 * literal: ``conv3x3(x, W) - theta * conv1x1(x, sum_k W)`` - two convolutions per layer, as the

@@ -29,32 +29,27 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from fas_core.crop import TEST_CROP_SCALE  # noqa: E402
 from fas_core.export import fuse_model  # noqa: E402
 from fas_core.face_detector import PIPELINE_DETECTOR, FaceDetector  # noqa: E402
-from fas_core.methods import method_module  # noqa: E402
-from fas_core.predict import LoadedModel, Predictor, load_model  # noqa: E402
+from fas_core.inference.loading import LoadedModel, load_model, meta_view  # noqa: E402
+from fas_core.inference.predictor import Predictor  # noqa: E402
+from fas_core.methods import ModelRecord, Restored, get_method  # noqa: E402
 
 SINGLE = ("cdcn", "cdcnpp", "cdcn_u", "sgtd_single")
 CLIP_METHOD = "sgtd_multi"
-NORMALISATION = {"cdcn": 128.0, "cdcnpp": 128.0, "cdcn_u": 128.0, "sgtd_single": 255.0, "sgtd_multi": 255.0}
-
-
-def default_meta(method: str, size: int) -> dict[str, Any]:
-    """Inference metadata of a model trained with the default config (random weights for timing)."""
-    meta = {"method": method, "config": {}, "input_size": size, "crop_scale": 1.3,
-            "normalisation": {"mean": [127.5] * 3, "std": [NORMALISATION[method]] * 3, "rgb": True}}
-    if method == CLIP_METHOD:
-        meta["clip"] = {"frames": 5, "interval": 3}
-    return meta
 
 
 def loaded_random(method: str, size: int, fuse: bool) -> LoadedModel:
-    meta = default_meta(method, size)
-    module = method_module(method)
-    model = module.build_model(meta).eval()
+    """A method's network with random weights, as predict loads a checkpoint of it (paper score rule)."""
+    m = get_method(method)
+    args = m.model_args({"input_size": size} if "input_size" in m.default_model_args else {})
+    spec = m.input_spec(size, TEST_CROP_SCALE, clip_frames=5 if m.clip else 1, clip_interval=3 if m.clip else 1)
+    model = m.build(args).eval()
+    meta = meta_view(Restored(model, ModelRecord(method, args, spec, m.default_score_rule), m, "random weights"))
     if fuse:
         model = fuse_model(model)
-    return LoadedModel(model=model, meta=meta, module=module, device=torch.device("cpu"), threshold=0.5,
+    return LoadedModel(model=model, meta=meta, module=m, device=torch.device("cpu"), threshold=0.5,
                        threshold_source="benchmark", source="random weights")
 
 

@@ -12,8 +12,9 @@ use texture, depth and motion.
   (the crop cache: ``<crops>/<video>/<video>_<NNN>_scene.jpg``).
 * Classifier: standardisation + L2 logistic regression (scikit-learn) fitted on the Train list
   frames; a video's score is the mean live probability of its frames.
-* Threshold: the dev EER point, applied to test (:func:`fas_core.metrics.evaluate_split`);
-  prints the table and writes the figures as JSON and the dev/test score files next to it.
+* Threshold: the dev EER point, applied to test (:func:`fas_core.metrics.evaluate_split`), every
+  figure with its bootstrap confidence interval (:mod:`fas_core.bootstrap`); prints the table and
+  writes the figures as JSON and the dev/test score files next to it.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fas_core import fileio, metrics, oulu
-from fas_core.evaluate import format_table
+from fas_core import fileio, oulu
+from fas_core.evaluate import evaluate_with_intervals, format_table
 from fas_core.scores import ScoreSet, write_scores
 from fas_core.stage_cli import stage_main, stage_parser
 from fas_core.video_data import evenly_spaced, frames_in_cache
@@ -107,7 +108,7 @@ def run_baseline(crops_root: str | Path, lists_dir: str | Path, frames: int = 8,
     model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
     model.fit(train["x"], y)
     dev, test = video_scores(model, data["Dev"]), video_scores(model, data["Test"])
-    figures = metrics.evaluate_split(dev, test)
+    figures = evaluate_with_intervals(dev, test)
     figures["baseline"] = {
         "features": f"{BINS}-bin per-channel histograms of RGB, HSV, YCrCb ({9 * BINS} values)",
         "classifier": f"StandardScaler + LogisticRegression(C={c}), frame level; video = mean live probability",

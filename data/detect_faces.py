@@ -1,6 +1,6 @@
-"""Face detection (data.md, stage 2): batched MTCNN boxes, landmarks and confidences per frame.
+"""Face detection (docs/data.md, stage 2): batched MTCNN boxes, landmarks and confidences per frame.
 
-    python -m data.detect_faces --frames <work>/frames [--batch-size B] [--workers W]
+    python -m data.detect_faces --frames <work>/frames [--batch-size B] [--workers W] [--shard I/N]
         [--min-face-size PX] [--min-face-frac F] [--downscale F | --max-side PX] [--factor F] [--device cpu|cuda]
 
 For every video folder ``<frames>/<video>/`` (frames ``<video>_<NNN>_scene.jpg``), MTCNN
@@ -19,8 +19,9 @@ of each frame gives
 belongs to frame extraction): a rerun skips videos that have it (``--overwrite`` redoes them).
 Every file is written atomically, the detector runs on CPU with a fixed thread count and fixed
 batches, so a run killed at any point and run again gives byte-identical outputs.
-``<frames>/summary.json`` counts frames, faces and failures: ``no_face``, ``unreadable_frame``,
-``no_frames`` (a folder without frames), ``error`` (anything unexpected, with its message).
+``<frames>/summary.json`` counts frames, faces and failures: ``no_face``, ``unreadable_frame``
+(both named frame by frame), ``no_frames`` (a folder without frames), ``error`` (anything
+unexpected, with its message). A video none of whose frames can be read gets no ``faces.json``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from fas_core.face_detector import (
     faces_index_path,
     make_faces_index,
 )
+from fas_core.shards import Shard
 from fas_core.stage_cli import stage_main, stage_parser
 from fas_core.stages import VideoResult, find_frame_videos, frames_or_failure, run_stage
 
@@ -96,9 +98,44 @@ def _read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(fileio.read_image(path), cv2.COLOR_BGR2RGB)
 
 
+def _frame_file(frames_root: Path, video: str, idx: int) -> Path:
+    for ext in ("jpg", "png"):
+        p = fileio.frame_path(frames_root, video, idx, ext)
+        if p.is_file():
+            return p
+    return fileio.frame_path(frames_root, video, idx)
+
+
+def _detect_frames(res: VideoResult, frames_root: Path, indices: list[int], detector: FaceDetector,
+                   batch_size: int) -> tuple[dict[int, Face | None], dict[int, tuple[int, int]], dict[int, str]]:
+    """Faces, sizes and read failures of the frames ``indices`` (``None`` face: none found or unreadable)."""
+    faces: dict[int, Face | None] = {}
+    sizes: dict[int, tuple[int, int]] = {}
+    failures: dict[int, str] = {}
+    # Read and detect one batch at a time: a long full-HD video does not fit in memory at once.
+    for start in range(0, len(indices), batch_size):
+        images, ok = [], []
+        for idx in indices[start:start + batch_size]:
+            try:
+                images.append(_read_rgb(_frame_file(frames_root, res.video, idx)))
+                ok.append(idx)
+            except (OSError, ValueError) as e:
+                faces[idx] = None
+                failures[idx] = "unreadable_frame"
+                res.messages.append(f"{res.video}: {e}")
+        for idx, img, face in zip(ok, images, detector.detect(images), strict=True):
+            faces[idx] = face
+            sizes[idx] = (img.shape[1], img.shape[0])
+    return faces, sizes, failures
+
+
 def detect_video(video: str, frames_root: str | Path, settings: dict[str, Any], batch_size: int = DEFAULT_BATCH,
                  threads: int = 1) -> VideoResult:
-    """Detect faces in every frame of ``video``; write ``.dat`` boxes, then ``faces.json``."""
+    """Detect faces in every frame of ``video``; write ``.dat`` boxes, then ``faces.json``.
+
+    A video none of whose frames can be read fails and gets no ``faces.json``, so that a later
+    run tries it again (after the permissions are fixed, say).
+    """
     cv2.setNumThreads(1)  # parallelism comes from the process pool
     frames_root = Path(frames_root)
     folder = frames_root / video
@@ -107,43 +144,24 @@ def detect_video(video: str, frames_root: str | Path, settings: dict[str, Any], 
     if not indices:
         return res
     detector = get_detector({**settings, "batch_size": batch_size}, threads)
-    faces: dict[int, Face | None] = {}
-    sizes: dict[int, tuple[int, int]] = {}
-    failures: dict[int, str] = {}
-    # Read and detect one batch at a time: a long full-HD video does not fit in memory at once.
-    for start in range(0, len(indices), batch_size):
-        chunk = indices[start:start + batch_size]
-        images, ok = [], []
-        for idx in chunk:
-            path = None
-            for ext in ("jpg", "png"):
-                p = fileio.frame_path(frames_root, video, idx, ext)
-                if p.is_file():
-                    path = p
-                    break
-            try:
-                images.append(_read_rgb(path if path is not None else fileio.frame_path(frames_root, video, idx)))
-                ok.append(idx)
-            except (OSError, ValueError) as e:
-                faces[idx] = None
-                failures[idx] = "unreadable_frame"
-                res.messages.append(f"{video}: {e}")
-        for idx, img, face in zip(ok, images, detector.detect(images), strict=True):
-            faces[idx] = face
-            sizes[idx] = (img.shape[1], img.shape[0])
+    faces, sizes, failures = _detect_frames(res, frames_root, indices, detector, batch_size)
+    res.frames = len(indices)
+    for idx, kind in sorted(failures.items()):
+        res.frame_failed(kind, idx)
+    if not sizes:
+        res.failed = True
+        res.messages.append(f"{video}: none of its {len(indices)} frames could be read; left for a later run")
+        return res
     _remove_stale(folder, video, faces)
     for idx in indices:
-        res.frames += 1
         face = faces[idx]
         if face is None:
             if idx not in failures:
-                res.failures["no_face"] += 1
+                res.frame_failed("no_face", idx)
             continue
         fileio.write_bbox(fileio.bbox_path(frames_root, video, idx), face.box)
         res.faces += 1
-    for kind in failures.values():
-        res.failures[kind] += 1
-    frame_size = sizes[min(sizes)] if sizes else None
+    frame_size = sizes[min(sizes)]
     index = make_faces_index(video, frame_size, faces, sizes, failures, detector.settings())
     fileio.write_json(faces_index_path(frames_root, video), index)  # last: marks the video as detected
     return res
@@ -153,8 +171,8 @@ def detect_faces(frames_root: str | Path, batch_size: int = DEFAULT_BATCH, worke
                  min_face_size: float = DEFAULT_MIN_FACE, min_face_frac: float = DEFAULT_MIN_FACE_FRAC,
                  downscale: float | None = None, max_side: int | None = DEFAULT_MAX_SIDE,
                  factor: float = DEFAULT_FACTOR, device: str | None = None, overwrite: bool = False,
-                 videos: list[str] | None = None) -> dict[str, Any]:
-    """Run face detection over every video folder under ``frames_root``; returns the summary."""
+                 videos: list[str] | None = None, shard: Shard | None = None) -> dict[str, Any]:
+    """Run face detection over every video folder under ``frames_root`` (those of ``shard``); returns the summary."""
     all_videos = find_frame_videos(frames_root)
     if videos:
         missing = sorted(set(videos) - set(all_videos))
@@ -168,10 +186,9 @@ def detect_faces(frames_root: str | Path, batch_size: int = DEFAULT_BATCH, worke
     FaceDetector.check_settings(**{k: v for k, v in settings.items() if k != "device"})
     process = functools.partial(_detect_video_auto, frames_root=str(frames_root), settings=settings,
                                 batch_size=batch_size, threads=threads)
-    finished = None if not overwrite else (lambda v: False)
     root = Path(frames_root)
-    return run_stage("detect_faces", all_videos, process, root, workers=workers,
-                     is_finished=finished or (lambda v: faces_index_path(root, v).is_file()),
+    return run_stage("detect_faces", all_videos, process, root, workers=workers, overwrite=overwrite, shard=shard,
+                     is_finished=lambda v: faces_index_path(root, v).is_file(),
                      extra_summary={"detector": {**settings, "batch_size": batch_size, "threads": threads}})
 
 
@@ -211,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         return detect_faces(a.frames, batch_size=a.batch_size, workers=a.workers, threads=a.threads,
                             min_face_size=a.min_face_size, min_face_frac=a.min_face_frac, downscale=a.downscale,
                             max_side=a.max_side or None, factor=a.factor, device=a.device, overwrite=a.overwrite,
-                            videos=a.videos)
+                            videos=a.videos, shard=a.shard)
 
     return stage_main("detect_faces", build_parser(), run, argv)
 

@@ -1,6 +1,6 @@
-"""Depth pseudo-labels (data.md, stage 3): built-in template depth, or PRNet maps made elsewhere.
+"""Depth pseudo-labels (docs/data.md, stage 3): built-in template depth, or PRNet maps made elsewhere.
 
-    python -m data.make_depth --frames <work>/frames --out <work>/depth [--prnet-dir DIR] [--workers W]
+    python -m data.make_depth --frames <work>/frames --out <work>/depth [--prnet-dir DIR] [--workers W] [--shard I/N]
 
 For every frame with a face in ``<frames>/<video>/faces.json`` (written by
 ``data.detect_faces``) this writes ``<out>/<video>/<video>_<NNN>_depth1D.jpg``: a single-channel
@@ -19,8 +19,8 @@ training label of an attack is all zeros, set by the loaders). Counted, never fa
 ``no_face`` (frame without a face), ``unreadable_frame`` (as recorded by detection),
 ``not_detected`` (no ``faces.json`` yet: the video is left for a later run), ``bad_faces_index``,
 ``fit_failed`` (landmarks no face template fits, e.g. mirrored), ``missing_prnet_map``,
-``bad_prnet_map``. Resumable: ``<out>/<video>/.done`` marks a finished video; every file is
-written atomically.
+``bad_prnet_map`` (the frame-level kinds are named frame by frame). Resumable:
+``<out>/<video>/.done`` marks a finished video; every file is written atomically.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import numpy as np
 from fas_core import fileio
 from fas_core.face_depth import render_depth
 from fas_core.face_detector import faces_index_path, read_faces_index
+from fas_core.shards import Shard
 from fas_core.stage_cli import stage_main, stage_parser
 from fas_core.stages import VideoResult, find_frame_videos, remove_temp_files, run_stage
 
@@ -47,6 +48,10 @@ def check_prnet_map(path: Path, frame_size: tuple[int, int]) -> str | None:
     """Why a PRNet map cannot be used (``None`` when it can): unreadable, or not frame-sized."""
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
+        try:
+            fileio.check_readable(path, "depth map")
+        except PermissionError as e:
+            return str(e)
         return f"unreadable depth map {path}"
     if img.dtype != np.uint8 or img.ndim not in (2, 3):
         return f"depth map {path} is not an 8-bit image (dtype {img.dtype}, shape {img.shape})"
@@ -64,15 +69,11 @@ def depth_video(video: str, frames_root: str | Path, out_root: str | Path, prnet
     res = VideoResult(video=video)
     index_file = faces_index_path(frames_root, video)
     if not index_file.is_file():
-        res.failures["not_detected"] += 1
-        res.messages.append(f"{video}: {index_file} missing; run data.detect_faces first")
-        return res
+        return res.fail("not_detected", f"{video}: {index_file} missing; run data.detect_faces first")
     try:
         index = read_faces_index(index_file)
     except ValueError as e:
-        res.failures["bad_faces_index"] += 1
-        res.messages.append(str(e))
-        return res
+        return res.fail("bad_faces_index", str(e))
     out = out_root / video
     remove_temp_files(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,19 +81,18 @@ def depth_video(video: str, frames_root: str | Path, out_root: str | Path, prnet
         res.frames += 1
         face = index.faces[idx]
         if face is None:
-            res.failures[index.failures.get(idx, "no_face")] += 1
+            res.frame_failed(index.failures.get(idx, "no_face"), idx)
             continue
         size = index.sizes[idx]
         if prnet_dir is not None:
             src = fileio.find_depth_map(Path(prnet_dir), video, idx)
             if src is None:
-                res.failures["missing_prnet_map"] += 1
-                res.messages.append(f"{video}: no PRNet map for frame {idx} in {Path(prnet_dir) / video}")
+                res.frame_failed("missing_prnet_map", idx, f"{video}: no PRNet map for frame {idx} in "
+                                                           f"{Path(prnet_dir) / video}")
                 continue
             problem = check_prnet_map(src, size)
             if problem:
-                res.failures["bad_prnet_map"] += 1
-                res.messages.append(problem)
+                res.frame_failed("bad_prnet_map", idx, problem)
                 continue
             ext = src.suffix.lstrip(".")
             fileio.atomic_write_bytes(fileio.depth_path(out_root, video, idx, ext), src.read_bytes())
@@ -100,8 +100,7 @@ def depth_video(video: str, frames_root: str | Path, out_root: str | Path, prnet
             try:
                 depth = render_depth(size, face.landmarks, face.box)
             except ValueError as e:
-                res.failures["fit_failed"] += 1
-                res.messages.append(f"{video} frame {idx}: {e}")
+                res.frame_failed("fit_failed", idx, f"{video} frame {idx}: {e}")
                 continue
             fileio.write_image(fileio.depth_path(out_root, video, idx), depth, jpeg_quality=quality)
         res.faces += 1
@@ -110,8 +109,8 @@ def depth_video(video: str, frames_root: str | Path, out_root: str | Path, prnet
 
 
 def make_depth(frames_root: str | Path, out_root: str | Path, prnet_dir: str | Path | None = None, workers: int = 1,
-               quality: int = DEFAULT_QUALITY, overwrite: bool = False) -> dict[str, Any]:
-    """Run the depth stage over every video folder under ``frames_root``; returns the summary."""
+               quality: int = DEFAULT_QUALITY, overwrite: bool = False, shard: Shard | None = None) -> dict[str, Any]:
+    """Run the depth stage over every video folder under ``frames_root`` (those of ``shard``); returns the summary."""
     if prnet_dir is not None and not Path(prnet_dir).is_dir():
         raise FileNotFoundError(f"PRNet depth folder not found: {prnet_dir}")
     if not 1 <= quality <= 100:
@@ -123,8 +122,8 @@ def make_depth(frames_root: str | Path, out_root: str | Path, prnet_dir: str | P
                                 prnet_dir=None if prnet_dir is None else str(prnet_dir), quality=quality)
     mode = {"mode": "prnet" if prnet_dir is not None else "template",
             "prnet_dir": None if prnet_dir is None else str(prnet_dir)}
-    return run_stage("make_depth", videos, process, out_root, workers=workers,
-                     is_finished=(lambda v: False) if overwrite else None, extra_summary=mode)
+    return run_stage("make_depth", videos, process, out_root, workers=workers, overwrite=overwrite, shard=shard,
+                     extra_summary=mode)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     def run(a: argparse.Namespace) -> dict[str, Any]:
         return make_depth(a.frames, a.out, prnet_dir=a.prnet_dir, workers=a.workers, quality=a.quality,
-                          overwrite=a.overwrite)
+                          overwrite=a.overwrite, shard=a.shard)
 
     return stage_main("make_depth", build_parser(), run, argv)
 

@@ -1,4 +1,4 @@
-"""Presentation attack instruments of the synthetic OULU-NPU (data.md, "Synthetic OULU-NPU").
+"""Presentation attack instruments of the synthetic OULU-NPU (docs/data.md, "Synthetic OULU-NPU").
 
 * Print attacks (OULU file codes 2, 3 = printer 1, 2): a photo of the subject with a reduced
   gamut and a printer tint, paper texture, a white border, and a halftone screen evaluated at

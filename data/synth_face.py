@@ -1,4 +1,4 @@
-"""Synthetic identities for the synthetic OULU-NPU (data.md, "Synthetic OULU-NPU").
+"""Synthetic identities for the synthetic OULU-NPU (docs/data.md, "Synthetic OULU-NPU").
 
 Every subject is built from one real, public-domain portrait shipped with scikit-image
 (``skimage.data.astronaut()``, a NASA photograph) so that face detectors trained on real faces

@@ -1,4 +1,4 @@
-"""Rendering for the synthetic OULU-NPU (data.md, "Synthetic OULU-NPU").
+"""Rendering for the synthetic OULU-NPU (docs/data.md, "Synthetic OULU-NPU").
 
 * Sessions: three illumination/background conditions (light direction, colour, ambient level,
   exposure, and a procedural room behind the subject).
@@ -103,13 +103,15 @@ def _soft_rect(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, colour: np.n
 
 
 @functools.lru_cache(maxsize=8)
-def session_background(seed: int, session: int, width: int, height: int) -> np.ndarray:
+def session_background(seed: int, session: int, width: int, height: int, light: Lighting | None = None) -> np.ndarray:
     """A procedural room for one session: wall, door/window/shelves/posters, out of focus.
 
     Deterministic from ``(seed, session)``; ``width x height`` is the whole backdrop (larger
-    than a frame, so that attack canvases and per-video framing can move over it).
+    than a frame, so that attack canvases and per-video framing can move over it). ``light``
+    (default: OULU session ``session``'s) colours the wall; sessions 2 and 3 add a window and a
+    plant, any other room number only furniture.
     """
-    light = SESSIONS[session]
+    light = SESSIONS[session] if light is None else light
     rng = np.random.default_rng(derive_seed(seed, "background", session))
     s = width / 640.0
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)

@@ -1,4 +1,4 @@
-"""(spoof, live) training pairs for DSDG (dsdg.md, Training).
+"""(spoof, live) training pairs for DSDG (docs/methods/dsdg.md, Training).
 
 Each spoof frame of the training list is one sample; it is paired with a live frame of the same
 subject (OULU user), taken at random from any phone and session, and labelled with its spoof

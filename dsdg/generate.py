@@ -1,12 +1,19 @@
-"""Sample (spoof, live) pairs from a trained DSDG generator and hand them to DUM (dsdg.md, Generation).
+"""Sample (spoof, live) pairs from a trained DSDG generator and hand them to DUM (docs/methods/dsdg.md, Generation).
 
-    python -m dsdg.generate --run-dir work_dirs/dsdg_demo --out datasets/demo_work/dsdg_generated --num-pairs 200
+    python -m dsdg.generate --run-dir work_dirs/dsdg_demo --out datasets/demo_work/dsdg_generated [--preset paper]
 
 For each pair, ``z_type`` and ``z_id`` are drawn from N(0, I) and ``cat(z_type, z_id, z_id)`` is
 decoded (the same identity noise in both identity slots). Pairs are grouped ``--frames-per-video``
 at a time into two "videos", ``gen_<GGGGG>_spoof`` and ``gen_<GGGGG>_live``: frame ``NNN`` of
 the one is the spoof half of the pair whose live half is frame ``NNN`` of the other. Images are
-quantised with ``round(255 * x)``. Written under ``--out``:
+quantised with ``round(255 * x)``.
+
+How many (:data:`PRESETS`): ``--num-pairs`` / ``--frames-per-video`` when given, else those of
+``--preset``, else of the generator's training config (``generate.preset``; the DSDG paper
+config says ``paper``): ``demo`` is 200 pairs in videos of 10; ``paper`` the original's DUM list,
+350 live and 350 spoof videos of 99 frames (its loader draws frames 1-99 of each generated video).
+
+Written under ``--out``:
 
 * ``frames/<video>/<video>_<NNN>_scene.jpg`` + ``_scene.dat`` (face box) + ``faces.json``;
 * ``depth/<video>/<video>_<NNN>_depth1D.jpg``: live frames get the built-in template depth
@@ -43,6 +50,8 @@ from fas_core import checkpoint as ckpt
 from fas_core import fileio
 from fas_core.crop import crop_face_and_depth
 from fas_core.dist import choose_device
+from fas_core.errors import UserError, run_cli
+from fas_core.methods import Restored, restore
 
 from .model import DSDG, IMAGE_SIZE, sample_latents
 
@@ -51,6 +60,7 @@ SUMMARY_NAME = "summary.json"
 SETTINGS_NAME = "settings.json"  # written first: a resumed run must use the same settings
 FULL_BOX = (0.0, 0.0, float(IMAGE_SIZE), float(IMAGE_SIZE))  # a generated image is the face crop
 MIN_IOU = 0.4  # a detection must cover the centred face this well to be trusted
+PRESETS = {"demo": (200, 10), "paper": (350 * 99, 99)}  # (pairs, pairs per video pair)
 
 
 def video_names(group: int) -> tuple[str, str]:
@@ -70,24 +80,34 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return (images.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
+def restore_generator(path: str | Path) -> Restored:
+    """A DSDG training checkpoint rebuilt from its record; another method's checkpoint is an error."""
+    restored = restore(path)
+    if restored.method.name != "dsdg":
+        raise UserError(f"{path} is a '{restored.method.name}' checkpoint, not a DSDG generator")
+    return restored
+
+
 def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[DSDG, dict[str, Any]]:
-    """The DSDG networks of a training checkpoint (eval mode) and its ``meta``."""
-    meta = ckpt.read_meta(path)
-    if meta.get("method") not in (None, "dsdg"):
-        raise ValueError(f"{path} is a '{meta.get('method')}' checkpoint, not a DSDG generator")
-    model = DSDG(int(meta.get("hdim", 128)), int(meta.get("num_types", 4)))
-    ckpt.load_weights(model, path)
-    return model.to(device).eval(), meta
+    """The DSDG networks of a training checkpoint (eval mode, rebuilt from its record) and the record's extras."""
+    restored = restore_generator(path)
+    return restored.model.to(device).eval(), dict(restored.record.extra)
+
+
+def resolve_volume(args: argparse.Namespace, train_config: dict[str, Any]) -> str:
+    """Fill ``args.num_pairs`` / ``args.frames_per_video`` left unset from the preset (see the module docstring)."""
+    preset = args.preset or str((train_config.get("generate") or {}).get("preset") or "demo")
+    if preset not in PRESETS:
+        raise UserError(f"generate.preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    pairs, per_video = PRESETS[preset]
+    args.num_pairs = pairs if args.num_pairs is None else args.num_pairs
+    args.frames_per_video = per_video if args.frames_per_video is None else args.frames_per_video
+    return preset
 
 
 def default_checkpoint(run_dir: str | Path) -> Path:
     """The final weights of a run (``last.pt``); ``best.pt`` only when there is no ``last.pt``."""
-    for name in ("last.pt", "best.pt"):
-        p = Path(run_dir) / name
-        if p.is_file():
-            return p
-    raise FileNotFoundError(f"no generator checkpoint in {run_dir} (looked for last.pt, best.pt): "
-                            f"train first (bash dsdg/train.sh) or pass --checkpoint")
+    return ckpt.find_checkpoint(run_dir, prefer=("last.pt", "best.pt"))
 
 
 def fallback_landmarks(geometry: Sequence[Sequence[float]] | None) -> np.ndarray:
@@ -288,8 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--checkpoint", default=None, help="generator checkpoint (a DSDG last.pt / best.pt)")
     src.add_argument("--run-dir", default="work_dirs/dsdg_demo", help="training run: uses its last.pt")
     p.add_argument("--out", default="datasets/demo_work/dsdg_generated", help="output folder")
-    p.add_argument("--num-pairs", type=int, default=200, help="pairs to sample (the paper: about 20k images)")
-    p.add_argument("--frames-per-video", type=int, default=10, help="pairs per generated video")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="demo: 200 pairs, 10 per video; paper: 350 videos of 99 pairs, the original's DUM list "
+                        "(default: the generator's training config, generate.preset)")
+    p.add_argument("--num-pairs", type=int, default=None, help="pairs to sample (default: the preset's)")
+    p.add_argument("--frames-per-video", type=int, default=None,
+                   help="pairs per generated video (default: the preset's)")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--batch-size", type=int, default=16, help="decoder batch size")
     p.add_argument("--grid-pairs", type=int, default=16, help="pairs shown in samples.png")
@@ -302,11 +326,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run_cli(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    given = [v for v in (args.num_pairs, args.frames_per_video, args.batch_size) if v is not None]
+    if min(given) < 1:
+        parser.error("--num-pairs, --frames-per-video and --batch-size must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     checkpoint = Path(args.checkpoint) if args.checkpoint else default_checkpoint(args.run_dir)
     out = Path(args.out)
+    restored = restore_generator(checkpoint)
+    preset = resolve_volume(args, restored.record.config)
+    print(f"[dsdg.generate] {args.num_pairs} pairs in videos of {args.frames_per_video} (preset {preset}; "
+          f"--num-pairs / --frames-per-video override it)", flush=True)
     settings = settings_of(args, checkpoint)
     if not args.force and is_complete(out, settings):
         print(f"[dsdg.generate] {out} already holds {args.num_pairs} pairs from {checkpoint}: skipped "
@@ -320,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[dsdg.generate] resuming the unfinished generation in {out}")
     fileio.write_json(out / SETTINGS_NAME, settings)
     device = choose_device(args.device)
-    model, meta = load_generator(checkpoint, device)
+    model, meta = restored.model.to(device).eval(), dict(restored.record.extra)
     if not meta.get("identity_net", True):
         print("[dsdg.generate] note: this generator was trained without the identity network (identity losses off)")
     finder = FaceFinder(detect=not args.no_detect, geometry=meta.get("face_geometry"),

@@ -1,4 +1,4 @@
-"""LightCNN-29 v2, the frozen identity-feature network of DSDG (dsdg.md, Networks).
+"""LightCNN-29 v2, the frozen identity-feature network of DSDG (docs/methods/dsdg.md, Networks).
 
 Wu et al., "A Light CNN for Deep Face Representation with Noisy Labels" (TIFS 2018). Input
 ``1 x 128 x 128`` grey in ``[0, 1]``; output the 256-d feature of ``fc``. Module names follow the

@@ -1,4 +1,4 @@
-"""DSDG training losses and their weights (dsdg.md, Losses).
+"""DSDG training losses and their weights (docs/methods/dsdg.md, Losses).
 
 Every function returns the *unweighted* term; :func:`total_loss` applies the weights and the
 first-epoch warm-up (every term but reconstruction times ``warmup_factor``).
@@ -12,6 +12,12 @@ first-epoch warm-up (every term but reconstruction times ``warmup_factor``).
 * identity preservation (weight 1000): ``[MSE(f(rec_spoof), f(spoof)) + MSE(f(rec_live), f(live))] / 2``
   with ``f`` the L2-normalised LightCNN feature and targets detached;
 * pair identity (weight 5): ``MSE(f(rec_spoof), f(rec_live))``.
+
+The latent mean distance and the orthogonality term are statistics of the whole batch, which the
+original computes over the 240 samples that DataParallel gathers. Under DDP each process holds
+only its share, so :func:`batch_statistic_terms` gathers the latents of every process first
+(with gradients): N processes of batch B / N then train on the loss of one process of batch B.
+The other terms are per-sample means, which DDP's gradient averaging already makes global.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_fn
 import torch.nn.functional as F
 
 DEFAULT_WEIGHTS: dict[str, float] = {"kl": 1.0, "mmd": 50.0, "type": 10.0, "ort": 1.0, "ip": 1000.0, "pair": 5.0}
@@ -53,6 +61,25 @@ def type_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def orthogonality_loss(z_type: torch.Tensor, z_spoof: torch.Tensor) -> torch.Tensor:
     """``| mean over the batch of <z_type, z_spoof_id> |``."""
     return (z_type * z_spoof).sum(dim=1).mean().abs()
+
+
+def gather_batch(x: torch.Tensor) -> torch.Tensor:
+    """``x`` of every DDP process, concatenated along the batch in rank order; ``x`` itself without DDP.
+
+    The gather is differentiable: each process's part receives the summed gradients of every
+    process's loss, so after DDP averages the parameter gradients over the N processes, a loss
+    computed on the gathered batch trains exactly as it would in one process.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    return torch.cat(dist_fn.all_gather(x), dim=0)
+
+
+def batch_statistic_terms(z_spoof: torch.Tensor, z_live: torch.Tensor, z_type: torch.Tensor
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mean distance, orthogonality)`` over the batch of all processes (see the module docstring)."""
+    z_spoof, z_live, z_type = gather_batch(z_spoof), gather_batch(z_live), gather_batch(z_type)
+    return mean_distance_loss(z_spoof, z_live), orthogonality_loss(z_type, z_spoof)
 
 
 def identity_loss(f_rec_spoof: torch.Tensor, f_spoof: torch.Tensor, f_rec_live: torch.Tensor,

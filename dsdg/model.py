@@ -1,4 +1,4 @@
-"""DSDG networks: live/spoof encoders, the paired decoder and the spoof-type classifier (dsdg.md, Networks).
+"""DSDG networks: live/spoof encoders, the paired decoder, the spoof-type classifier (docs/methods/dsdg.md, Networks).
 
 All images are ``3 x 256 x 256`` RGB in ``[0, 1]``. The decoder upsamples a fixed ``4 x 4`` map six
 times, so the image size is part of the architecture and is not configurable.
@@ -21,12 +21,13 @@ FLAT = FEATURE_CHANNELS * FEATURE_SIDE * FEATURE_SIDE  # 8192
 
 
 class ResBlock(nn.Module):
-    """Residual block of the DSDG/DVG generator.
+    """Residual block of the DSDG/DVG generator: ``LReLU(IN(conv2(LReLU(IN(conv1(x)))) + shortcut(x)))``.
 
-    ``conv1 -> IN -> LReLU -> conv2``, then the shortcut (a 1x1 conv when the channel count
-    changes) is added and IN + LReLU follow the sum. The normalisation sits after the sum as in
-    the original generator code; InstanceNorm has eps 1e-3 and no affine parameters, and the convs
-    have no bias, so the block's parameters are the three convs only.
+    The shortcut (a 1x1 conv when the channel count changes) is added *before* the second
+    InstanceNorm, which then normalises the sum: the original code's ``bn2(torch.add(output,
+    identity_data))``, not the more common ``IN(conv2(...)) + shortcut``. InstanceNorm has eps 1e-3
+    and no affine parameters, and the convs have no bias, so the block's parameters are the three
+    convs only.
     """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:

@@ -1,6 +1,6 @@
-"""Train the DSDG generator (dsdg.md, Training).
+"""Train the DSDG generator (docs/methods/dsdg.md, "Training").
 
-    python -m dsdg.train --config dsdg/configs/demo.yaml [--no-identity-net] [key=value ...]
+    python -m dsdg.train [--config dsdg/configs/demo.yaml] [--no-identity-net] [key=value ...]
 
 Runs on the project's training engine (:mod:`fas_core.engine`): seeded and resumable from
 ``<run_dir>/last.pt`` (a plain state dict of the four networks, optimiser and RNG states),
@@ -29,8 +29,12 @@ import torch
 from torch import nn
 
 from fas_core import checkpoint as ckpt
-from fas_core.config import config_argparser, config_from_cli
-from fas_core.engine import ENGINE_DEFAULTS, Task, set_seed, train
+from fas_core.config import Typed, config_argparser, config_from_cli
+from fas_core.engine import ENGINE_DEFAULTS, check_engine_settings, set_seed, train
+from fas_core.errors import UserError, run_cli
+from fas_core.prepare import Prerequisite, ensure, python_module, show
+from fas_core.task import Task
+from fas_core.video_data import WorkPaths
 
 from . import losses as L
 from .dataset import PairDataset, mean_face_geometry
@@ -43,24 +47,25 @@ DEFAULTS: dict[str, Any] = {
     "train": {**ENGINE_DEFAULTS, "run_dir": "work_dirs/dsdg", "max_iters": 100000, "batch_size": 8,
               "log_every": 20, "image_every": 500, "eval_every": 2000, "ckpt_every": 500},
     "data": {
-        "work_root": "datasets/demo_work",  # preprocessing output (frames/, lists/, crop caches)
+        "work": "datasets/demo_work",  # preprocessing work tree (frames/, depth/, lists/, crop caches)
         "protocol": "1",  # OULU-NPU protocol whose Train list gives the pairs
-        "train_list": "",  # default <work_root>/lists/Protocol_<p>/Train.txt (folds: Train_<k>.txt)
+        "train_list": "",  # default <work>/lists/Protocol_<p>/Train.txt (folds: Train_<k>.txt)
         "dev_list": "",  # held-out pairs for the reconstruction error; default .../Dev.txt
-        "source": "crops",  # crops: offline cache made at crop_scale | frames: crop online
-        "crops_root": "",  # default <work_root>/crops_s1.0
-        "frames_root": "",  # default <work_root>/frames (source frames; also faces.json for geometry)
-        "crop_scale": 1.0,  # DSDG crops the detector box at scale 1.0 (used by source: frames)
-        "frames_per_video": 40,  # evenly spaced frames per video, as the original list
+        "source": Typed(str, "crops", choices=("crops", "frames")),  # crops: cache made at crop_scale | frames
+        "crops": "",  # default <work>/crops_s1.0
+        "frames": "",  # default <work>/frames (source frames; also faces.json for geometry)
+        "depth": "",  # default <work>/depth (read when the crop cache is made)
+        "lists": "",  # default <work>/lists
+        "input_size": Typed(int, IMAGE_SIZE, choices=(IMAGE_SIZE,)),  # fixed by the decoder (4 * 2**6)
+        "crop_scale": Typed(float, 1.0, low=0.1),  # DSDG crops the detector box at scale 1.0
+        "frames_per_video": Typed(int, 40, low=1),  # evenly spaced frames per video, as the original list
         "allow_missing": False,  # listed videos without frames: error (false) or skip with a warning
-        # With --prepare: preprocessing config run (work_root=<data.work_root>) when the lists are
-        # missing; "" means the data must already be there (a real dataset).
-        "preprocess_config": "",
-        "workers": 2,  # processes of the crop stage run by --prepare
+        "preprocess_config": "",  # when set: missing data is made first (this preprocessing, then the crop cache)
+        "workers": Typed(int, 2, low=1),  # processes of the crop stage that makes the cache
     },
     "model": {
-        "hdim": 128,  # size of each latent (type, spoof identity, live identity)
-        "num_types": 4,  # spoof types (OULU file codes 2,3,4,5)
+        "hdim": Typed(int, 128, low=1),  # size of each latent (type, spoof identity, live identity)
+        "num_types": Typed(int, 4, low=1),  # spoof types (OULU file codes 2,3,4,5)
         "freeze_classifier": False,  # true: keep the type classifier at its random init, as the original
     },
     "identity_net": {
@@ -72,11 +77,16 @@ DEFAULTS: dict[str, Any] = {
         "warmup_steps": -1,  # steps with every term but reconstruction scaled; -1: the first epoch
         "warmup_factor": 0.01,
     },
-    "optim": {"lr": 2e-4, "betas": [0.9, 0.999]},
+    "optim": {"lr": Typed(float, 2e-4, low=0.0), "betas": [0.9, 0.999]},
+    "generate": {  # what `python -m dsdg.generate` samples from this run unless told otherwise
+        # demo: 200 pairs in videos of 10; paper: the original's DUM list, 350 live + 350 spoof videos of 99
+        # frames (34,650 pairs), set in the paper config
+        "preset": Typed(str, "demo", choices=("demo", "paper")),
+    },
     "eval": {
-        "pairs": 8,  # held-out dev pairs for the reconstruction error
-        "batch_size": 4,
-        "grid_samples": 8,  # random pairs in the TensorBoard / PNG sample grids
+        "pairs": Typed(int, 8, low=1),  # held-out dev pairs for the reconstruction error
+        "batch_size": Typed(int, 4, low=1),
+        "grid_samples": Typed(int, 8, low=0),  # random pairs in the TensorBoard / PNG sample grids
     },
 }
 
@@ -85,23 +95,15 @@ class IdentityNetError(RuntimeError):
     """Identity losses requested but no usable LightCNN checkpoint."""
 
 
-def _list_path(work: Path, protocol: str, split: str) -> Path:
-    from fas_core.oulu import list_path
-
-    return list_path(work / "lists", protocol, split)
-
-
 def resolve_paths(cfg: Any) -> dict[str, Path]:
-    """Input paths from ``cfg.data`` with their defaults under ``work_root``."""
+    """Input paths from ``cfg.data`` (:class:`fas_core.video_data.WorkPaths`; the cache: ``crops_s1.0``)."""
     d = cfg.data
-    work = Path(d.work_root)
-    protocol = str(d.protocol)
+    w = WorkPaths.from_config(d, crops_default=f"crops_s{float(d.crop_scale):g}")
     return {
-        "train_list": Path(d.train_list) if d.train_list else _list_path(work, protocol, "train"),
-        "dev_list": Path(d.dev_list) if d.dev_list else _list_path(work, protocol, "dev"),
-        "root": (Path(d.crops_root) if d.crops_root else work / "crops_s1.0") if d.source == "crops"
-        else (Path(d.frames_root) if d.frames_root else work / "frames"),
-        "frames_root": Path(d.frames_root) if d.frames_root else work / "frames",
+        "train_list": Path(d.train_list) if d.train_list else w.list_file(str(d.protocol), "train"),
+        "dev_list": Path(d.dev_list) if d.dev_list else w.list_file(str(d.protocol), "dev"),
+        "root": w.crops if d.source == "crops" else w.frames,
+        "frames": w.frames, "depth": w.depth, "work": w.work, "crops": w.crops,
     }
 
 
@@ -110,42 +112,18 @@ def make_dataset(cfg: Any, split: str) -> PairDataset:
     list_file = paths["train_list" if split == "train" else "dev_list"]
     root = paths["root"]
     if not root.is_dir():
-        hint = (f"make it with: python -m data.crop --frames {paths['frames_root']} --depth "
-                f"{Path(cfg.data.work_root) / 'depth'} --out {root} --scale {cfg.data.crop_scale}"
-                if cfg.data.source == "crops" else "run the preprocessing first (bash scripts/preprocess.sh)")
-        raise FileNotFoundError(f"DSDG training data folder not found: {root} ({hint}; or set data.source)")
+        how = show(crop_command(cfg)) if cfg.data.source == "crops" else "the preprocessing"
+        raise FileNotFoundError(f"DSDG training data folder not found: {root} (make it with: {how})")
     return PairDataset(list_file, root, source=cfg.data.source, scale=float(cfg.data.crop_scale),
                        size=IMAGE_SIZE, frames_per_video=int(cfg.data.frames_per_video),
                        allow_missing=bool(cfg.data.allow_missing))
 
 
-def _run(cmd: list[str]) -> None:
-    import subprocess
-
-    print("[dsdg] " + " ".join(cmd), flush=True)
-    rc = subprocess.call(cmd)
-    if rc != 0:
-        raise SystemExit(f"[dsdg] data preparation failed (exit {rc}): {' '.join(cmd)}")
-
-
-def prepare_data(cfg: Any) -> None:
-    """Make missing inputs: the preprocessing (when ``data.preprocess_config`` is set) and the crop cache.
-
-    The crop cache at ``data.crop_scale`` is made by ``data.crop`` from the frames, boxes and depth
-    maps; a cache whose ``summary.json`` exists is taken as complete.
-    """
-    paths = resolve_paths(cfg)
-    work = Path(cfg.data.work_root)
-    if not paths["train_list"].is_file() or not paths["frames_root"].is_dir():
-        if not cfg.data.preprocess_config:
-            raise SystemExit(f"[dsdg] {paths['train_list']} (or {paths['frames_root']}) is missing and "
-                             f"data.preprocess_config is empty: preprocess the dataset first "
-                             f"(bash scripts/preprocess.sh CONFIG work_root={work})")
-        _run([sys.executable, "-m", "data.preprocess", "--config", str(cfg.data.preprocess_config),
-              f"work_root={work}"])
-    if cfg.data.source == "crops" and not (paths["root"] / "summary.json").is_file():
-        _run([sys.executable, "-m", "data.crop", "--frames", str(paths["frames_root"]), "--depth", str(work / "depth"),
-              "--out", str(paths["root"]), "--scale", str(cfg.data.crop_scale), "--workers", str(cfg.data.workers)])
+def crop_command(cfg: Any) -> tuple[str, ...]:
+    """The crop stage that makes the training cache at ``data.crop_scale``."""
+    p = resolve_paths(cfg)
+    return python_module("data.crop", "--frames", str(p["frames"]), "--depth", str(p["depth"]), "--out",
+                         str(p["crops"]), "--scale", str(cfg.data.crop_scale), "--workers", str(cfg.data.workers))
 
 
 def identity_net_from_config(cfg: Any) -> nn.Module | None:
@@ -215,7 +193,10 @@ def image_grid(model: DSDG, spoof: torch.Tensor, live: torch.Tensor, n_samples: 
 class DSDGTask(Task):
     """The DSDG generator as an engine task."""
 
-    name = "dsdg"
+    method_name = "dsdg"
+    defaults = DEFAULTS
+    default_config = "dsdg/configs/demo.yaml"
+    description = DESCRIPTION
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
@@ -225,9 +206,19 @@ class DSDGTask(Task):
         self._eval_pairs: list[dict[str, torch.Tensor]] | None = None
         self.last_eval: float | None = None  # the engine's latest held-out error (its final one: the end model)
 
-    def build_model(self) -> nn.Module:
-        m = self.cfg.model
-        return DSDG(int(m.hdim), int(m.num_types), bool(m.freeze_classifier))
+    def input_spec(self):
+        return self.method.input_spec(IMAGE_SIZE, float(self.cfg.data.crop_scale))
+
+    def prerequisites(self) -> list[Prerequisite]:
+        """The preprocessed data, then the crop cache at ``data.crop_scale`` (complete when its summary exists)."""
+        d, p = self.cfg.data, resolve_paths(self.cfg)
+        config = str(d.preprocess_config) or "CONFIG"
+        pre = python_module("data.preprocess", "--config", config, f"work_root={p['work']}")
+        need = [Prerequisite(path, pre, "the preprocessed data", bool(d.preprocess_config))
+                for path in (p["train_list"], p["frames"])]
+        if d.source == "crops":  # a cache of what is there: always made when missing
+            need.append(Prerequisite(p["crops"] / "summary.json", crop_command(self.cfg), "the DSDG crop cache", True))
+        return need
 
     def build_optimizer(self, model: nn.Module) -> tuple[torch.optim.Optimizer, Any]:
         params = [p for p in model.parameters() if p.requires_grad]
@@ -240,12 +231,16 @@ class DSDGTask(Task):
         w = int(self.cfg.loss.warmup_steps)
         self.warmup_steps = steps_per_epoch if w < 0 else w
         videos = sorted({r.video for r in ds.spoofs} | {r.video for pool in ds.live_pool.values() for r in pool})
-        self.geometry = mean_face_geometry(resolve_paths(self.cfg)["frames_root"], videos,
+        self.geometry = mean_face_geometry(resolve_paths(self.cfg)["frames"], videos,
                                            scale=float(self.cfg.data.crop_scale))
         print(f"[dsdg] {len(ds)} spoof frames of {len(ds.subjects())} subjects, paired with "
               f"{sum(len(v) for v in ds.live_pool.values())} live frames; warm-up {self.warmup_steps} steps "
               f"(epoch = {steps_per_epoch} steps)")
         return ds
+
+    def sample_groups(self, dataset: PairDataset) -> list[int]:
+        """The spoof type: an unreadable pair's stand-in is a pair of the same type."""
+        return list(dataset.types)
 
     def eval_pairs(self) -> list[dict[str, torch.Tensor]]:
         """Fixed held-out dev pairs (loaded once)."""
@@ -257,13 +252,14 @@ class DSDGTask(Task):
     def training_step(self, model: nn.Module, batch: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         spoof, live, types = batch["spoof"], batch["live"], batch["type"]
         out = model(spoof, live)
+        mmd, ort = L.batch_statistic_terms(out["z_spoof"], out["z_live"], out["z_type"])  # over all processes
         terms = L.LossTerms(
             rec=L.reconstruction_loss(out["rec"], torch.cat((spoof, live), dim=1)),
             kl=L.kl_loss([(out["mu_spoof"], out["logvar_spoof"]), (out["mu_live"], out["logvar_live"]),
                           (out["mu_type"], out["logvar_type"])]),
-            mmd=L.mean_distance_loss(out["z_spoof"], out["z_live"]),
+            mmd=mmd,
             type=L.type_loss(out["type_logits"], types),
-            ort=L.orthogonality_loss(out["z_type"], out["z_spoof"]),
+            ort=ort,
         )
         if self.ip_net is not None:
             ip = self.ip_net.to(spoof.device)
@@ -294,10 +290,9 @@ class DSDGTask(Task):
         grid = image_grid(model, batch["spoof"][:n], batch["live"][:n], int(self.cfg.eval.grid_samples))
         writer.add_image("train/pairs_recon_and_samples", grid, step)
 
-    def checkpoint_meta(self) -> dict[str, Any]:
-        return {"method": self.name, "hdim": int(self.cfg.model.hdim), "num_types": int(self.cfg.model.num_types),
-                "input_size": IMAGE_SIZE, "crop_scale": float(self.cfg.data.crop_scale),
-                "face_geometry": self.geometry, "identity_net": bool(self.cfg.identity_net.enabled)}
+    def checkpoint_extra(self) -> dict[str, Any]:
+        """The mean landmark layout of training faces (landmarks of generated faces) and the identity-net flag."""
+        return {"face_geometry": self.geometry, "identity_net": bool(self.cfg.identity_net.enabled)}
 
 
 def save_png(grid: torch.Tensor, path: Path) -> None:
@@ -335,23 +330,26 @@ def report_reconstruction(task: DSDGTask, cfg: Any, before: float) -> dict[str, 
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = config_argparser(DESCRIPTION, DEFAULTS)
+    return run_cli(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> dict[str, Any]:
+    parser = config_argparser(DESCRIPTION, DEFAULTS, DSDGTask.default_config)
     parser.add_argument("--no-identity-net", action="store_true",
                         help="train without the LightCNN identity network (identity and pair losses off)")
-    parser.add_argument("--prepare", action="store_true",
-                        help="first make missing inputs (preprocessing, crop cache at data.crop_scale)")
     parser.add_argument("--prepare-only", action="store_true", help="make missing inputs, then exit")
-    cfg, args = config_from_cli(DESCRIPTION, DEFAULTS, argv, parser=parser)
+    cfg, args = config_from_cli(DESCRIPTION, DEFAULTS, argv, parser=parser, default_config=DSDGTask.default_config)
+    check_engine_settings(cfg)  # before the reconstruction error of the untrained networks is measured
     if args.no_identity_net:
         cfg.identity_net.enabled = False
-    if args.prepare or args.prepare_only:
-        prepare_data(cfg)
-        if args.prepare_only:
-            return {}
+    first_process = int(os.environ.get("RANK", "0")) == 0 and int(os.environ.get("WORLD_SIZE", "1")) == 1
     try:
         task = DSDGTask(cfg)
     except IdentityNetError as e:
-        parser.exit(2, f"error: {e}\n")
+        raise UserError(str(e)) from None
+    ensure(task.prerequisites(), task.name, may_run=first_process or args.prepare_only)
+    if args.prepare_only:
+        return {}
     is_main = int(os.environ.get("RANK", "0")) == 0
     before = None
     if is_main:

@@ -1,12 +1,14 @@
-"""Training and scoring data of CDCN / CDCN++ / CDCN_u (cdcn_dum.md; data.md, stage 4).
+"""Training and scoring data of CDCN / CDCN++ / CDCN_u (docs/methods/dum.md; docs/data.md, stage 4).
 
 Two sources of face crops, both giving a BGR face of the configured input size ``S`` and a
 depth crop of ``S / 8``:
 
 * :class:`CropCache` - the offline crop cache ``<crops>/<video>/<video>_<NNN>_scene.jpg`` (256x256
-  at scale 1.3) and ``..._depth1D.png`` (32x32), resized to ``S`` and ``S / 8``;
+  at scale 1.3) and ``..._depth1D.png`` (32x32), resized to ``S`` and ``S / 8``. With
+  ``data.cache_train_scales`` the training split reads a cache whose frames were cut at one
+  scale each, drawn from those scales when the cache was made (the original DUM's offline crop);
 * :class:`OnlineCrop` - frames + ``.dat`` boxes + frame-sized ``depth1D.jpg`` maps, cropped on
-  the fly; training draws the scale from ``{1.2, 1.3, 1.4}`` per sample as the original.
+  the fly; training draws the scale from ``data.train_scales`` per sample as the original CDCN.
 
 Training samples (:class:`DepthTrainSet`) are one random frame of one video with the spec's
 augmentations (brightness/gamma, random erasing, flip of image and depth together, cutout,
@@ -27,67 +29,66 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from fas_core import augment, fileio
-from fas_core.crop import RESIZE_MODES, crop_face_and_depth
-from fas_core.video_data import VideoEntry, evenly_spaced, load_split
+from fas_core.crop import RESIZE_MODES, TEST_CROP_SCALE, crop_face_and_depth
+from fas_core.crop_cache import CropCacheSpec, entry_paths, read_entry
+from fas_core.method import depth_size_of
+from fas_core.oulu import read_list
+from fas_core.video_data import VideoEntry, WorkPaths, evenly_spaced, frames_with_box, load_split
+
+from .method import MEAN, STD
 
 log = logging.getLogger("fas")
 
-MEAN, STD = 127.5, 128.0  # (x - 127.5) / 128, cdcn_dum.md "Augmentations"
-NORMALISATION = {"mean": [MEAN] * 3, "std": [STD] * 3, "rgb": True}
 CACHE_SIZE = 256  # the reference size the augmentation constants are given for
 
 
 
 
-def _resize(img: np.ndarray, size: int, mode: str = "linear") -> np.ndarray:
-    """Resize to ``size`` x ``size`` (``linear``: cv2's default, as the original loaders; ``area``: averaging)."""
-    if img.shape[0] == size and img.shape[1] == size:
-        return img
-    return cv2.resize(img, (size, size), interpolation=RESIZE_MODES[mode])
-
-
 class CropCache:
-    """The offline crop cache (``data.crop``): faces at scale 1.3 and their depth crops."""
+    """The offline crop cache (``data.crop``; its contract: :mod:`fas_core.crop_cache`).
+
+    An entry's crop scale was fixed when the cache was cut, so :meth:`load` takes none.
+    """
 
     kind = "crops"
+    online = False
 
     def __init__(self, root: str | Path, resize: str = "linear") -> None:
         if resize not in RESIZE_MODES:
             raise ValueError(f"data.resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
         self.root = Path(root)
         self.resize = resize
+        self.spec = CropCacheSpec(resize=resize)
 
     def image_path(self, video: str, index: int) -> Path:
-        return self.root / video / f"{fileio.frame_name(video, index)}_scene.jpg"
+        return entry_paths(self.root, video, index)[0]
 
     def depth_path(self, video: str, index: int) -> Path:
-        return self.root / video / f"{fileio.frame_name(video, index)}_depth1D.png"
+        return entry_paths(self.root, video, index)[1]
 
     def depth_names(self, video: str) -> set[str]:
         folder = self.root / video
         return set(os.listdir(folder)) if folder.is_dir() else set()
 
-    def load(self, video: str, index: int, scale: float | None, size: int, map_size: int,
+    def load(self, video: str, index: int, scale: float | None, size: int, depth_size: int,
              with_depth: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(face BGR uint8 [size, size, 3], depth uint8 [map_size, map_size] or None)``; ``scale`` unused."""
-        face = _resize(fileio.read_image(self.image_path(video, index)), size, self.resize)
-        if not with_depth:
-            return face, None
-        depth = fileio.read_image(self.depth_path(video, index), grey=True)
-        # The label is averaged when shrunk (a smaller map of the same face), whatever the image resize.
-        return face, _resize(depth, map_size, "area" if map_size < depth.shape[0] else "linear")
+        """``(face BGR uint8 [size, size, 3], depth uint8 [depth_size, depth_size] or None)``; no ``scale``."""
+        if scale is not None:
+            raise ValueError(f"{self.root}: a crop-cache entry is read at the scale it was cut at, not {scale}")
+        depth = self.depth_path(video, index) if with_depth else None
+        return read_entry(self.image_path(video, index), depth, size, depth_size, self.spec)
 
 
 class OnlineCrop:
     """Frames + ``.dat`` boxes + frame-sized ``depth1D.jpg`` maps, cropped per sample."""
 
     kind = "frames"
+    online = True
 
     def __init__(self, frames_root: str | Path, depth_root: str | Path) -> None:
         self.root = Path(frames_root)
@@ -100,13 +101,13 @@ class OnlineCrop:
         folder = self.depth_root / video
         return set(os.listdir(folder)) if folder.is_dir() else set()
 
-    def load(self, video: str, index: int, scale: float | None, size: int, map_size: int,
+    def load(self, video: str, index: int, scale: float | None, size: int, depth_size: int,
              with_depth: bool) -> tuple[np.ndarray, np.ndarray | None]:
         frame = fileio.read_image(fileio.frame_path(self.root, video, index))
         box = fileio.read_bbox(fileio.bbox_path(self.root, video, index))
         depth = fileio.read_image(self.depth_path(video, index), grey=True) if with_depth else None
-        return crop_face_and_depth(frame, depth, box, scale=1.3 if scale is None else scale,
-                                   image_size=size, depth_size=map_size)
+        return crop_face_and_depth(frame, depth, box, scale=TEST_CROP_SCALE if scale is None else scale,
+                                   image_size=size, depth_size=depth_size)
 
 
 Source = CropCache | OnlineCrop
@@ -168,19 +169,22 @@ def make_items(entries: Sequence[VideoEntry], source: Source, generated: bool, t
 # ------------------------------------------------------------------------------ augmentation
 @dataclass
 class AugmentConfig:
-    """cdcn_dum.md "Augmentations"; sizes are given for 256x256 crops and scaled with the input."""
+    """docs/methods/dum.md "Augmentations"; sizes are given for 256x256 crops and scaled with the input."""
 
     enabled: bool = True
     brightness: float = 40.0
     gamma: tuple[float, float] = (0.5, 1.5)
-    erasing_p: float = 0.5
-    flip_p: float = 0.5
+    erasing: float = 0.5
+    flip: float = 0.5
     cutout_max_side: int = 49
+    gamma_per_channel: bool = True  # False: one gamma per image, as the original
+    erasing_fill: str = "mean"  # "zero": the original's (truncated) fill
 
     @classmethod
     def from_cfg(cls, cfg: Any) -> AugmentConfig:
-        return cls(bool(cfg.enabled), float(cfg.brightness), tuple(cfg.gamma), float(cfg.erasing_p),
-                   float(cfg.flip_p), int(cfg.cutout_max_side))
+        """From a config's ``augment`` section."""
+        return cls(bool(cfg.enabled), float(cfg.brightness), tuple(cfg.gamma), float(cfg.erasing),
+                   float(cfg.flip), int(cfg.cutout_max_side), bool(cfg.gamma_per_channel), str(cfg.erasing_fill))
 
 
 def augment_sample(face: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
@@ -188,14 +192,15 @@ def augment_sample(face: np.ndarray, depth: np.ndarray, rng: np.random.Generator
     """Brightness/gamma -> random erasing -> flip (face and depth together) -> cutout; BGR float32 out.
 
     The order is the original's (its cutout runs after ToTensor, i.e. on 0-255 values before
-    the normalisation). Random erasing fills with the image mean (fas_core.augment).
+    the normalisation). Random erasing fills with the image mean, or zeros as the original
+    (``augment.erasing_fill``, fas_core.augment).
     """
     img = face.astype(np.float32)
     if not aug.enabled:
         return img, depth
-    img = augment.brightness_contrast(img, rng, aug.brightness, aug.gamma)
-    img = augment.random_erasing(img, rng, p=aug.erasing_p)
-    if rng.random() < aug.flip_p:
+    img = augment.brightness_contrast(img, rng, aug.brightness, aug.gamma, gamma_per_channel=aug.gamma_per_channel)
+    img = augment.random_erasing(img, rng, p=aug.erasing, fill=aug.erasing_fill)
+    if rng.random() < aug.flip:
         img, depth = augment.hflip(img, depth)
     side = max(1, round(aug.cutout_max_side * img.shape[0] / CACHE_SIZE))
     img = augment.cutout(img, rng, max_side=side)
@@ -220,11 +225,9 @@ class DepthTrainSet(Dataset):
 
     def __init__(self, real: Sequence[VideoItem], generated: Sequence[VideoItem], input_size: int,
                  aug: AugmentConfig, train_scales: Sequence[float] = (1.2, 1.3, 1.4)) -> None:
-        if input_size % 8:
-            raise ValueError(f"data.input_size must be divisible by 8, got {input_size}")
         self.items = list(real) + list(generated)
         self.n_real, self.n_generated = len(real), len(generated)
-        self.size, self.map_size = input_size, input_size // 8
+        self.size, self.depth_size = input_size, depth_size_of(input_size)
         self.aug, self.scales = aug, tuple(float(s) for s in train_scales)
 
     def __len__(self) -> int:
@@ -235,11 +238,13 @@ class DepthTrainSet(Dataset):
         rng = np.random.default_rng(seed)
         it = self.items[index]
         frame = int(rng.choice(it.entry.frames))
+        # Drawn for every sample, so that the augmentation's draws after it do not depend on the source.
         scale = float(rng.choice(self.scales))
         live = it.entry.label == 1
-        face, depth = it.source.load(it.entry.video, frame, scale, self.size, self.map_size, with_depth=live)
-        if depth is None:  # attacks: an all-zero label (cdcn_dum.md)
-            depth = np.zeros((self.map_size, self.map_size), np.uint8)
+        face, depth = it.source.load(it.entry.video, frame, scale if it.source.online else None, self.size,
+                                     self.depth_size, with_depth=live)
+        if depth is None:  # attacks: an all-zero label (docs/methods/dum.md)
+            depth = np.zeros((self.depth_size, self.depth_size), np.uint8)
         img, depth = augment_sample(face, depth, rng, self.aug)
         image, label = to_tensors(img, depth)
         return {"image": image, "depth": label, "label": torch.tensor(int(live)),
@@ -248,7 +253,7 @@ class DepthTrainSet(Dataset):
 
 def mixed_batches(n_real: int, n_generated: int, batch_size: int,
                   ratio: float) -> Callable[[np.random.Generator], list[list[int]]]:
-    """Epoch batches: ``floor(ratio * B)`` real and ``B - that`` generated indices each (cdcn_dum.md).
+    """Epoch batches: ``floor(ratio * B)`` real and ``B - that`` generated indices each (docs/methods/dum.md).
 
     Real videos are shuffled once per epoch and taken in order (wrapping around); generated
     ones are drawn at random without replacement within a batch, as the original sampler.
@@ -286,9 +291,9 @@ class FrameScoringSet(Dataset):
     """
 
     def __init__(self, items: Sequence[VideoItem], input_size: int, frames_per_video: int = 0,
-                 scale: float = 1.3) -> None:
+                 scale: float = TEST_CROP_SCALE) -> None:
         self.items = list(items)
-        self.size, self.map_size, self.scale = input_size, input_size // 8, scale
+        self.size, self.depth_size, self.scale = input_size, depth_size_of(input_size), scale
         self.refs: list[tuple[int, int]] = []
         for v, it in enumerate(self.items):
             frames = it.entry.frames if frames_per_video <= 0 else evenly_spaced(it.entry.frames, frames_per_video)
@@ -301,57 +306,75 @@ class FrameScoringSet(Dataset):
         v, frame = self.refs[i]
         it = self.items[v]
         has = frame in it.depth_frames
-        face, depth = it.source.load(it.entry.video, frame, self.scale, self.size, self.map_size, with_depth=has)
+        scale = self.scale if it.source.online else None
+        face, depth = it.source.load(it.entry.video, frame, scale, self.size, self.depth_size, with_depth=has)
         image, dmap = to_tensors(face.astype(np.float32), depth)
         if dmap is None:
-            dmap = torch.zeros(self.map_size, self.map_size)
+            dmap = torch.zeros(self.depth_size, self.depth_size)
         return {"image": image, "map": dmap, "has_map": torch.tensor(has), "video": v, "frame": frame}
 
 
 # ------------------------------------------------------------------------------ building
 @dataclass
 class DataPaths:
-    """Where a config's data lives (``data.*`` keys; empty paths default under ``data.work``)."""
+    """Where a config's data lives (:class:`fas_core.video_data.WorkPaths`) and how it is read."""
 
-    source: str
-    crops: Path
-    frames: Path
-    depth: Path
-    lists: Path
+    source: str  # crops: the offline crop cache | online: frames + boxes + depth maps
+    work: WorkPaths
     protocol: str
     generated_list: Path | None
     generated_crops: Path | None
     resize: str = "linear"
+    cache_train_scales: tuple[float, ...] = ()  # the train split's cache: one of these scales per frame
 
     @classmethod
     def from_cfg(cls, d: Any) -> DataPaths:
-        work = Path(d.work)
         gen_list = Path(d.generated_list) if d.generated_list else None
         gen_crops = Path(d.generated_crops) if d.generated_crops else None
         if gen_list is not None and gen_crops is None:
             gen_crops = gen_list.parent / "crops"
-        return cls(str(d.source), Path(d.crops or work / "crops"), Path(d.frames or work / "frames"),
-                   Path(d.depth or work / "depth"), Path(d.lists or work / "lists"), str(d.protocol),
-                   gen_list, gen_crops, str(d.resize))
+        return cls(str(d.source), WorkPaths.from_config(d), str(d.protocol), gen_list, gen_crops, str(d.resize),
+                   tuple(float(s) for s in d.cache_train_scales))
 
     def list_file(self, split: str) -> Path:
-        from fas_core.oulu import list_path
+        return self.work.list_file(self.protocol, split)
 
-        return list_path(self.lists, self.protocol, split)
+    def crops_of(self, split: str) -> Path:
+        """The crop cache a split reads: the per-frame-scale one for training when it is set, else ``<crops>``."""
+        if split == "train" and self.cache_train_scales:
+            return train_cache_path(self.work.crops, self.cache_train_scales)
+        return self.work.crops
 
-    def real_source(self) -> Source:
+    def real_source(self, split: str = "test") -> Source:
         if self.source == "crops":
-            return CropCache(self.crops, self.resize)
-        if self.source == "online":
-            return OnlineCrop(self.frames, self.depth)
-        raise ValueError(f"data.source must be 'crops' or 'online', got {self.source!r}")
+            return CropCache(self.crops_of(split), self.resize)
+        return OnlineCrop(self.work.frames, self.work.depth)
+
+
+def train_cache_path(crops: Path, scales: Sequence[float]) -> Path:
+    """``<crops>_s1.2-1.3-1.4``: beside the test cache, named after the scales its frames were cut at."""
+    return crops.with_name(f"{crops.name}_s" + "-".join(f"{s:g}" for s in scales))
+
+
+def first_unfinished(cache: Path, list_file: Path, frames_root: Path) -> Path:
+    """The ``.done`` marker of the first video of ``list_file`` (with boxed frames) that ``cache`` lacks.
+
+    When none is missing, the cache's own folder (which exists); before the list exists, the
+    cache's ``summary.json`` (written by its first run).
+    """
+    if not list_file.is_file():
+        return cache / "summary.json"
+    for video, _ in read_list(list_file):
+        if not fileio.is_done(cache / video) and frames_with_box(frames_root, video):
+            return cache / video / fileio.DONE_MARKER
+    return cache
 
 
 def split_items(paths: DataPaths, split: str, training: bool, allow_missing: bool,
                 missing_depth: str) -> tuple[list[VideoItem], DepthSkips]:
     """The videos of a protocol split (``train`` | ``dev`` | ``test``) as :class:`VideoItem` s."""
-    source = paths.real_source()
-    root = paths.crops if source.kind == "crops" else paths.frames
+    source = paths.real_source(split)
+    root = paths.crops_of(split) if source.kind == "crops" else paths.work.frames
     entries = load_split(paths.list_file(split), root, kind=source.kind, allow_missing=allow_missing)
     return make_items(entries, source, generated=False, training=training, missing_depth=missing_depth,
                       what=f"{split} split")
@@ -377,7 +400,7 @@ def build_train_set(cfg: Any) -> DepthTrainSet:
             log.warning("[dum] " + s.describe(what))
     if not real:
         raise ValueError(f"no usable training video in {paths.list_file('train')}")
-    ds = DepthTrainSet(real, gen, int(d.input_size), AugmentConfig.from_cfg(cfg.aug), d.train_scales)
+    ds = DepthTrainSet(real, gen, int(d.input_size), AugmentConfig.from_cfg(cfg.augment), d.train_scales)
     log.info(f"[dum] training set: {ds.n_real} real videos ({sum(it.entry.label for it in real)} live), "
-             f"{ds.n_generated} generated, input {ds.size}x{ds.size}, depth {ds.map_size}x{ds.map_size}")
+             f"{ds.n_generated} generated, input {ds.size}x{ds.size}, depth {ds.depth_size}x{ds.depth_size}")
     return ds

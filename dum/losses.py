@@ -1,4 +1,4 @@
-"""CDCN / DUM training losses (cdcn_dum.md, "Contrast depth loss" and "DUM on CDCN").
+"""CDCN / DUM training losses (docs/methods/dum.md, "Contrast depth loss" and "DUM on CDCN").
 
 For one group of samples (the real part or the generated part of a batch):
 

@@ -1,4 +1,4 @@
-"""CDCN, CDCN++ and CDCN_u (CDCN + depth uncertainty module), spec ``cdcn_dum.md``.
+"""CDCN, CDCN++ and CDCN_u (CDCN + depth uncertainty module), ``docs/methods/dum.md``.
 
 Module names follow the original code and the released ``CDCN_U_P1.pkl`` (``conv1``,
 ``Block1..3``, ``lastconv1..3``, ``mu_head``, ``logvar_head``, ``sa1..3``), so that released
@@ -23,7 +23,7 @@ from torch import nn
 
 from fas_core.layers import CDConv2d
 
-# Channel widths of each block's convolutions (cdcn_dum.md, "CDCN" and "CDCN++").
+# Channel widths of each block's convolutions (docs/methods/dum.md, "CDCN" and "CDCN++").
 CDCN_WIDTHS: dict[str, tuple[int, ...]] = {
     "Block1": (64, 128, 196, 128),
     "Block2": (128, 128, 196, 128),

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Test CDCN / CDCN++ / CDCN_u: dev and test scores per video, metrics.json, plots, model card.
-#   bash dum/test.sh [--config FILE] [--checkpoint PT | --released CDCN_U_P1.pkl] [--out DIR] [key=value ...]
-# Default config: dum/configs/demo.yaml; default checkpoint: <train.run_dir>/best.pt (else last.pt).
-# The released DUM model was trained at 256x256: test it with data.input_size=256.
+# Test a trained network: dev and test scores per video, metrics.json, plots, model card; stores the
+# dev threshold in the checkpoint for predict.
+#   bash dum/test.sh [--config FILE] [--checkpoint PT | --released ORIGINAL] [--out DIR] [key=value ...]
+# Without --config: the module's default experiment (the demo); default checkpoint:
+# <train.run_dir>/best.pt (else last.pt). See `python -m dum.test --help`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/launch.sh
-launch_test dum.test dum/configs/demo.yaml "$@"
+launch_test dum.test "$@"

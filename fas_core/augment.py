@@ -1,4 +1,4 @@
-"""Training augmentations of CDCN/DUM and FAS-SGTD in plain numpy (cdcn_dum.md, fas_sgtd.md).
+"""Training augmentations of CDCN/DUM and FAS-SGTD in plain numpy (docs/methods/dum.md, docs/methods/fas_sgtd.md).
 
 The originals use imgaug, which no longer works with numpy 2. Every function takes an explicit
 ``numpy.random.Generator`` so that each sample's augmentation is reproducible from its seed.
@@ -11,14 +11,24 @@ import numpy as np
 
 
 def brightness_contrast(image: np.ndarray, rng: np.random.Generator, brightness: float = 40.0,
-                        contrast: tuple[float, float] = (0.5, 1.5), per_channel: bool = True) -> np.ndarray:
-    """Additive brightness in [-b, b] (per channel) then gamma contrast in ``contrast`` (CDCN/DUM)."""
+                        contrast: tuple[float, float] = (0.5, 1.5), per_channel: bool = True,
+                        gamma_per_channel: bool | None = None) -> np.ndarray:
+    """Additive brightness in [-b, b] then gamma contrast in ``contrast`` (CDCN/DUM).
+
+    ``per_channel``: one brightness offset per channel (the originals' imgaug ``Add``, ``per_channel=True``).
+    ``gamma_per_channel``: one gamma per channel, or one for the whole image (``False``: the originals'
+    imgaug ``GammaContrast``, whose ``per_channel`` defaults to false); ``None`` follows ``per_channel``.
+    """
     img = image.astype(np.float32)
-    shape = (1, 1, img.shape[2]) if per_channel and img.ndim == 3 else (1,)
-    img = np.clip(img + rng.uniform(-brightness, brightness, size=shape), 0, 255)
-    gamma = rng.uniform(*contrast, size=shape)
+    gamma_per_channel = per_channel if gamma_per_channel is None else gamma_per_channel
+    img = np.clip(img + rng.uniform(-brightness, brightness, size=_draw_shape(img, per_channel)), 0, 255)
+    gamma = rng.uniform(*contrast, size=_draw_shape(img, gamma_per_channel))
     img = 255.0 * (img / 255.0) ** gamma
     return img.astype(np.float32)
+
+
+def _draw_shape(img: np.ndarray, per_channel: bool) -> tuple[int, ...]:
+    return (1, 1, img.shape[2]) if per_channel and img.ndim == 3 else (1,)
 
 
 def linear_contrast(image: np.ndarray, alpha: float, beta: float) -> np.ndarray:
@@ -45,17 +55,23 @@ def cutout(image: np.ndarray, rng: np.random.Generator, max_side: int = 49, fill
 
 
 def random_erasing(image: np.ndarray, rng: np.random.Generator, p: float = 0.5, max_patches: int = 2,
-                   area: tuple[float, float] = (0.01, 0.05), aspect: tuple[float, float] = (0.5, 2.0)) -> np.ndarray:
+                   area: tuple[float, float] = (0.01, 0.05), aspect: tuple[float, float] = (0.5, 2.0),
+                   fill: str = "mean") -> np.ndarray:
     """With probability ``p`` erase 1..``max_patches`` rectangles of 1-5% of the area, aspect 0.5-2.
 
-    Fill: the image mean per channel (the original's random fill is truncated to 0 by a uint8
-    bug; the mean keeps the statistics of the picture and is stated here once).
+    ``fill``: ``mean``, the image mean per channel (it keeps the statistics of the picture), or
+    ``zero``, what the originals get: their fill values (channel means of images in [0, 1]) are
+    written into a uint8 image and become 0.
     """
+    if fill not in ("mean", "zero"):
+        raise ValueError(f"random erasing fill must be 'mean' or 'zero', got {fill!r}")
     if rng.random() >= p:
         return image
     out = image.astype(np.float32).copy()
     h, w = out.shape[:2]
-    fill = out.reshape(-1, out.shape[2]).mean(0) if out.ndim == 3 else out.mean()
+    fill_value = out.reshape(-1, out.shape[2]).mean(0) if out.ndim == 3 else out.mean()
+    if fill == "zero":
+        fill_value = np.zeros_like(fill_value)
     for _ in range(int(rng.integers(1, max_patches + 1))):
         for _attempt in range(10):
             a = rng.uniform(*area) * h * w
@@ -63,7 +79,7 @@ def random_erasing(image: np.ndarray, rng: np.random.Generator, p: float = 0.5, 
             eh, ew = int(round(np.sqrt(a * r))), int(round(np.sqrt(a / r)))
             if 0 < eh < h and 0 < ew < w:
                 y, x = int(rng.integers(0, h - eh)), int(rng.integers(0, w - ew))
-                out[y:y + eh, x:x + ew] = fill
+                out[y:y + eh, x:x + ew] = fill_value
                 break
     return out
 

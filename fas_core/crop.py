@@ -1,4 +1,4 @@
-"""Face cropping shared by every loader and stage (data.md, step 4).
+"""Face cropping shared by every loader and stage (docs/data.md, step 4).
 
 The box is the CDCN/FAS-SGTD ``(x, y, w, h)``: top-left corner and size in pixels of the
 full frame. Cropping scales the box around its centre and clamps it to the image, so a
@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from PIL import Image
 
 Box = tuple[float, float, float, float]
 
 
-CACHE_FACE_SIZE = 256  # side of the offline crop cache's face images (data.crop, data.md stage 4)
+TEST_CROP_SCALE = 1.3  # the test crop of both papers: the box scaled by 1.3 around its centre
+# Defaults of the offline crop cache: fas_core.crop_cache.CROP_CACHE, with the cache's writer and readers.
+CACHE_FACE_SIZE = 256  # side of the cache's face images (data.crop)
 CACHE_DEPTH_SIZE = 32  # side of its depth crops
 CACHE_JPEG_QUALITY = 95  # JPEG quality of its face images
 RESIZE_MODES = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}  # resizing a cached face to the input size
+# Interpolations a loader may resize a crop with: cv2's, and the filters of Pillow's Image.resize that
+# the TensorFlow originals relied on (its default: NEAREST before Pillow 7, BICUBIC since).
+# cv2's INTER_NEAREST_EXACT picks the same source pixels as Pillow's NEAREST; BICUBIC is Pillow's own.
+INTERPOLATIONS = ("linear", "area", "pil_nearest", "pil_bicubic")
+
 
 def scale_box(box: Box, scale_w: float, scale_h: float | None = None) -> Box:
     """Scale ``(x, y, w, h)`` around its centre by ``scale_w`` (width) and ``scale_h`` (height)."""
@@ -59,14 +67,12 @@ def crop_region(image: np.ndarray, box: Box) -> np.ndarray:
     return image[y0:y1, x0:x1]
 
 
-def crop_face(image: np.ndarray, box: Box, scale: float = 1.3, size: int | tuple[int, int] | None = None,
+def crop_face(image: np.ndarray, box: Box, scale: float = TEST_CROP_SCALE, size: int | tuple[int, int] | None = None,
               interpolation: int | None = None) -> np.ndarray:
     """Scale ``box`` by ``scale`` around its centre, clamp, crop and (optionally) resize.
 
     ``size`` is an int (square) or ``(width, height)``; bilinear (cv2.INTER_LINEAR) by default.
     """
-    import cv2
-
     crop = crop_region(image, scale_box(box, scale))
     if size is None:
         return crop
@@ -74,7 +80,7 @@ def crop_face(image: np.ndarray, box: Box, scale: float = 1.3, size: int | tuple
     return cv2.resize(crop, dsize, interpolation=cv2.INTER_LINEAR if interpolation is None else interpolation)
 
 
-def crop_face_and_depth(image: np.ndarray, depth: np.ndarray | None, box: Box, scale: float = 1.3,
+def crop_face_and_depth(image: np.ndarray, depth: np.ndarray | None, box: Box, scale: float = TEST_CROP_SCALE,
                         image_size: int = CACHE_FACE_SIZE, depth_size: int = CACHE_DEPTH_SIZE
                         ) -> tuple[np.ndarray, np.ndarray | None]:
     """Crop a frame and its frame-sized depth map with the same box (depth may be ``None``)."""
@@ -87,3 +93,15 @@ def crop_face_and_depth(image: np.ndarray, depth: np.ndarray | None, box: Box, s
             f"{image.shape[1]}x{image.shape[0]}"
         )
     return face, crop_face(depth, box, scale, depth_size)
+
+
+def resize_image(image: np.ndarray, wh: tuple[int, int], mode: str) -> np.ndarray:
+    """``image`` (H x W [x 3]) resized to ``(width, height)`` with one of :data:`INTERPOLATIONS`."""
+    if mode == "pil_bicubic":
+        if image.dtype != np.uint8:
+            raise ValueError(f"pil_bicubic resizes 8-bit images, got {image.dtype}")
+        return np.asarray(Image.fromarray(image).resize(tuple(wh), Image.Resampling.BICUBIC))
+    flags = {**RESIZE_MODES, "pil_nearest": cv2.INTER_NEAREST_EXACT}
+    if mode not in flags:
+        raise ValueError(f"unknown interpolation {mode!r}; valid: {', '.join(INTERPOLATIONS)}")
+    return cv2.resize(image, tuple(wh), interpolation=flags[mode])

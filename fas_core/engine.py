@@ -1,14 +1,20 @@
-"""The one training engine. A method supplies a :class:`Task`; the loop below does the rest.
+"""The one training engine. A method supplies a :class:`~fas_core.task.Task`; :func:`train` does the rest.
 
-Read it top to bottom: set-up (run directory, seeding, DDP, resume), then a plain loop of
-``training_step -> backward -> step`` with logging, periodic dev evaluation (checkpoint
-selection on dev ACER, never on test) and atomic checkpoints.
+Read :func:`train` top to bottom: open the run (refusing a resume whose settings changed,
+before any file of the run directory is touched), build the network and optimiser, resume,
+wrap for DDP, then a plain loop of ``training_step -> backward -> step`` with logging, periodic
+dev evaluation (checkpoint selection on dev ACER, never on test) and atomic checkpoints.
 
-Determinism and resume: batches are drawn from :class:`SeededBatchSampler`, whose order for
-epoch ``e`` depends only on ``(seed, e)``, and every sample carries its own augmentation seed.
-``last.pt`` stores the step, the optimiser/scheduler states and the torch RNG state, so a run
-killed at any point and started again continues from its last checkpoint and ends with the
-same weights as a run that was never interrupted (CPU, fixed seed).
+Determinism and resume: batches come from :class:`~fas_core.sampling.SeededBatchSampler` and
+every sample carries its own augmentation seed. ``last.pt`` stores the step, the optimiser and
+scheduler states and the RNG states, so a run killed at any point and started again continues
+from its last checkpoint and ends with the same weights as a run that was never interrupted
+(CPU, fixed seed). Checkpoints carry the network's record (method, ``model_args``, input spec,
+score rule; :mod:`fas_core.methods`), so every tool rebuilds the network from them alone.
+
+Bad input: one run at a time holds ``train.run_dir`` (:mod:`fas_core.runlock`); a training
+sample whose file cannot be read is replaced by another of its group and counted, up to
+``train.max_unreadable`` (:mod:`fas_core.unreadable`; docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -18,154 +24,99 @@ import math
 import random
 import sys
 import time
-from collections.abc import Iterator
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
 from . import checkpoint as ckpt
 from . import dist as fdist
-from .config import save_config, to_plain
+from .config import Typed, save_config, to_plain
+from .errors import UserError
+from .runlock import run_lock
+from .sampling import SeededBatchSampler, sample_seed, set_seed  # noqa: F401  (the engine's public names)
+from .task import Task
+from .unreadable import ReplaceUnreadable, UnreadableTally, collate_with_failures
 
 ENGINE_DEFAULTS: dict[str, Any] = {
     "run_dir": "work_dirs/run",  # every output of the run goes here
     "seed": 0,
-    "device": "auto",  # auto | cpu | cuda
-    "max_iters": 1000,  # optimiser steps in all
-    "batch_size": 8,  # per process (DDP batches are per-process)
-    "num_workers": 0,  # DataLoader worker processes
-    "log_every": 10,  # console + TensorBoard scalars every N steps
-    "image_every": 100,  # TensorBoard images every N steps (0: never)
-    "eval_every": 200,  # dev evaluation every N steps (0: only at the end)
-    "eval_after": 0,  # no dev evaluation before this step
-    "ckpt_every": 100,  # last.pt every N steps (and at the end)
-    "resume": True,  # continue from run_dir/last.pt when it exists
-    "amp": False,  # bf16 autocast (CUDA only)
-    "channels_last": False,  # NHWC memory format on CUDA
+    "device": Typed(str, "auto", choices=("auto", "cpu", "cuda")),
+    "max_iters": Typed(int, 1000, low=0),  # optimiser steps in all
+    "batch_size": Typed(int, 8, low=1),  # per process (DDP batches are per-process)
+    "num_workers": Typed(int, 0, low=0),  # DataLoader worker processes
+    "log_every": Typed(int, 10, low=1),  # console + TensorBoard scalars every N steps
+    "image_every": Typed(int, 100, low=0),  # TensorBoard images every N steps (0: never)
+    "eval_every": Typed(int, 200, low=0),  # dev evaluation every N steps (0: only at the end)
+    "eval_after": Typed(int, 0, low=0),  # no dev evaluation before this step
+    "ckpt_every": Typed(int, 100, low=1),  # last.pt every N steps (and at the end)
+    "resume": True,  # continue from run_dir/last.pt when it exists (false: start afresh, replacing it)
+    "allow_changes": Typed(list, [], item=str),  # on resume, these keys may differ (e.g. [data.work]); see RESUME_FREE
+    "amp": Typed(str, "off", choices=("off", "bf16", "fp16")),  # autocast dtype; fp16 adds a gradient scaler
+    "channels_last": False,  # NHWC memory format (pays on GPUs with tensor cores)
     "sync_bn": False,  # SyncBatchNorm under DDP
-    "grad_clip": 0.0,  # max gradient norm (0: off)
-    "threads": 0,  # torch CPU threads (0: torch's default)
+    "grad_clip": Typed(float, 0.0, low=0.0),  # max gradient norm (0: off)
+    "threads": Typed(int, 0, low=0),  # torch CPU threads (0: torch's default)
+    # Share of training-sample reads that may fail (a damaged or missing file): such a sample is replaced by
+    # another of its class and counted (log, TensorBoard train/unreadable); above the share the run stops.
+    # 0: the first unreadable file stops the run (the original code crashed there).
+    "max_unreadable": Typed(float, 0.05, low=0.0, high=1.0),
 }
+# Keys that may change when a run resumes: budget, cadence, logging, workers, scoring. Any other
+# difference (model, data, batch, optimiser, seed) makes a different run, and resume refuses it.
+RESUME_FREE = ("train.max_iters", "train.log_every", "train.image_every", "train.eval_every", "train.eval_after",
+               "train.ckpt_every", "train.num_workers", "train.threads", "train.device", "train.resume",
+               "train.allow_changes", "train.run_dir", "train.max_unreadable", "eval.", "test.", "generate.",
+               "data.preprocess_config")
 
 
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
+    for k, v in (cfg or {}).items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
-def sample_seed(seed: int, epoch: int, position: int) -> int:
-    """A per-sample augmentation seed from (run seed, epoch, position in the epoch)."""
-    return int(np.random.SeedSequence([seed, epoch, position]).generate_state(1)[0])
+def changed_settings(old: Any, new: Any, allowed: list[str]) -> list[str]:
+    """``key: old -> new`` for every setting that differs and may not change on resume."""
+    a, b = flatten(to_plain(old)), flatten(to_plain(new))
+    free = tuple(RESUME_FREE) + tuple(k for k in allowed if k)
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if any(key == f or (f.endswith(".") and key.startswith(f)) for f in free):
+            continue
+        if a.get(key, "(absent)") != b.get(key, "(absent)"):
+            out.append(f"{key}: {a.get(key, '(absent)')!r} -> {b.get(key, '(absent)')!r}")
+    return out
 
 
-class SeededBatchSampler(Sampler):
-    """Deterministic batches of ``(index, sample_seed)`` pairs, resumable at any batch.
+def load_resume_state(cfg: Any, tag: str) -> dict[str, Any] | None:
+    """``last.pt`` of the run to continue, after checking it is the same run; None to start afresh.
 
-    The batches of epoch ``e`` come from ``batches_fn(epoch_rng)`` (default: a shuffled
-    permutation cut into ``batch_size`` pieces, last partial batch dropped); with DDP each
-    process takes every ``world``-th batch. ``start_batch`` skips batches already trained on.
+    Nothing of the run (config, log, checkpoints) is written before this check: a refused run
+    leaves the old run's ``config.yaml`` and checkpoints as they were.
     """
-
-    def __init__(self, n_items: int, batch_size: int, seed: int, rank: int = 0, world: int = 1,
-                 batches_fn=None, start_epoch: int = 0, start_batch: int = 0) -> None:
-        self.n_items, self.batch_size, self.seed = n_items, batch_size, seed
-        self.rank, self.world = rank, world
-        self.batches_fn = batches_fn or self._shuffled_batches
-        self.epoch, self.start_batch = start_epoch, start_batch
-
-    def _shuffled_batches(self, rng: np.random.Generator) -> list[list[int]]:
-        order = rng.permutation(self.n_items).tolist()
-        n = len(order) // self.batch_size
-        return [order[i * self.batch_size:(i + 1) * self.batch_size] for i in range(n)]
-
-    def epoch_batches(self, epoch: int) -> list[list[int]]:
-        rng = np.random.default_rng([self.seed, epoch])
-        batches = self.batches_fn(rng)
-        usable = len(batches) - len(batches) % self.world
-        return batches[self.rank:usable:self.world]
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        batches = self.epoch_batches(self.epoch)
-        for b in range(self.start_batch, len(batches)):
-            global_batch = b * self.world + self.rank  # unique across processes
-            yield [(idx, sample_seed(self.seed, self.epoch, global_batch * self.batch_size + j))
-                   for j, idx in enumerate(batches[b])]
-
-    def __len__(self) -> int:
-        return len(self.epoch_batches(self.epoch)) - self.start_batch
-
-
-class Task:
-    """What a method defines. Every hook has a sensible default except the first four."""
-
-    name = "task"
-
-    def __init__(self, cfg: Any) -> None:
-        self.cfg = cfg
-
-    # --- required ---------------------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        raise NotImplementedError
-
-    def train_dataset(self) -> Dataset:
-        """A dataset whose ``__getitem__((index, seed))`` returns one augmented sample."""
-        raise NotImplementedError
-
-    def training_step(self, model: nn.Module, batch: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """Return the loss to minimise and a dict of floats to log."""
-        raise NotImplementedError
-
-    def evaluate(self, model: nn.Module, split: str) -> list[tuple[str, float, int, str | None]]:
-        """Per-video ``(video, score, label, species)`` rows of a split ("dev")."""
-        raise NotImplementedError
-
-    # --- optional ---------------------------------------------------------------------
-    def build_optimizer(self, model: nn.Module) -> tuple[torch.optim.Optimizer, Any]:
-        """Optimiser and per-iteration scheduler (or None). Default: Adam lr 1e-4."""
-        return torch.optim.Adam(model.parameters(), lr=1e-4), None
-
-    def trainable_module(self, model: nn.Module) -> nn.Module:
-        """The part that DDP wraps and the optimiser trains (default: the whole model)."""
-        return model
-
-    def batches_fn(self, dataset: Dataset):
-        """Custom epoch batch composition (``rng -> list of index lists``), or None for shuffling."""
+    tc = cfg.train
+    last = Path(tc.run_dir) / "last.pt"
+    if not tc.resume or not last.is_file():
         return None
-
-    def collate(self, samples: list[Any]) -> Any:
-        return torch.utils.data.default_collate(samples)
-
-    def to_device(self, batch: Any, device: torch.device) -> Any:
-        if isinstance(batch, torch.Tensor):
-            return batch.to(device, non_blocking=True)
-        if isinstance(batch, dict):
-            return {k: self.to_device(v, device) for k, v in batch.items()}
-        if isinstance(batch, (list, tuple)):
-            return type(batch)(self.to_device(v, device) for v in batch)
-        return batch
-
-    def log_images(self, writer: Any, model: nn.Module, batch: Any, step: int) -> None:
-        """Write TensorBoard images (depth maps, samples) for the current batch."""
-
-    def checkpoint_meta(self) -> dict[str, Any]:
-        """Inference metadata stored in every checkpoint (method, input size, normalisation)."""
-        return {"method": self.name}
-
-    def selection_metric(self, rows: list[tuple[str, float, int, str | None]]) -> tuple[float, dict[str, Any]]:
-        """Lower is better. Default: dev ACER at the dev EER threshold."""
-        from .metrics import evaluate_split
-        from .scores import ScoreSet
-
-        dev = ScoreSet.from_rows(rows, source="dev scores")
-        figures = evaluate_split(dev, dev)
-        return float(figures["ACER"]), {"dev_ACER": figures["ACER"], "dev_EER": figures["EER_dev"],
-                                        "dev_threshold": figures["threshold"]}
+    state = ckpt.load_file(last)
+    old = state.get("config") or (state.get("meta") or {}).get("config") or {}
+    changed = changed_settings(old, cfg, list(tc.allow_changes))
+    if changed:
+        raise UserError(f"[{tag}] {last} was trained with other settings: " + "; ".join(changed[:8])
+                        + (" ..." if len(changed) > 8 else "") + ". Use another train.run_dir, or train.resume=false "
+                        "to start afresh there (its checkpoints are replaced), or train.allow_changes=[KEY,...] to "
+                        "continue with the change")
+    return state
 
 
 def setup_logging(run_dir: Path, is_main: bool) -> logging.Logger:
@@ -213,10 +164,99 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
+@dataclass
+class Progress:
+    """Where a run is: what ``last.pt`` stores besides the weights and optimiser."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best: dict[str, Any] = field(default_factory=lambda: {"metric": math.inf})
+    images_seen: int = 0
+
+
+@dataclass
+class Run:
+    """One training run's moving parts, passed between the steps of :func:`train`."""
+
+    task: Task
+    cfg: Any
+    info: fdist.DistInfo
+    log: logging.Logger
+    model: nn.Module
+    trainable: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    progress: Progress
+    run_dir: Path
+    writer: Any = None
+    scaler: Any = None
+    ddp_model: nn.Module | None = None
+    unreadable: UnreadableTally = field(default_factory=lambda: UnreadableTally(0.0))
+
+    def save_last(self) -> None:
+        if not self.info.is_main:
+            return
+        p = self.progress
+        ckpt.save_checkpoint({
+            "model": _unwrap(self.model).state_dict(), **self.task.record(p.step, self.cfg).fields(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "epoch": p.epoch, "batch_in_epoch": p.batch_in_epoch, "best": p.best, "rng": _rng_state(),
+            "unreadable": self.unreadable.state(),
+        }, self.run_dir / "last.pt")
+
+    def evaluate_dev(self) -> None:
+        """Dev scores -> selection metric; a new best is saved as ``best.pt`` (dev only, never test)."""
+        p, task = self.progress, self.task
+        if self.info.is_main:
+            value, figures = task.selection_metric(task.evaluate(_unwrap(self.model), "dev"))
+            self.log.info(f"[{task.name}] step {p.step} dev: " + ", ".join(f"{k} {v:.4f}" for k, v in figures.items()))
+            for k, v in figures.items():
+                if self.writer:
+                    self.writer.add_scalar(f"dev/{k}", v, p.step)
+            if value < p.best["metric"]:
+                p.best = {"metric": value, "step": p.step, **figures}
+                ckpt.save_checkpoint({"model": _unwrap(self.model).state_dict(),
+                                      **task.record(p.step, self.cfg).fields(), "best": p.best},
+                                     self.run_dir / "best.pt")
+                self.log.info(f"[{task.name}] new best on dev (step {p.step}) -> {self.run_dir / 'best.pt'}")
+        fdist.barrier(self.info)
+
+
 def train(task: Task, cfg: Any) -> dict[str, Any]:
-    """Run (or resume) training as configured in ``cfg.train``; returns the final summary."""
+    """Run (or resume) training as configured in ``cfg.train``; returns the final summary.
+
+    The main process holds the lock of ``train.run_dir`` throughout: a second run on the same
+    folder is refused with a line naming the first (:mod:`fas_core.runlock`).
+    """
+    check_engine_settings(cfg)
+    info = fdist.init_distributed(cfg.train.device)
+    with run_lock(cfg.train.run_dir, "train") if info.is_main else nullcontext():
+        resume_state = load_resume_state(cfg, task.name)
+        run = open_run(task, cfg, info)
+        if resume_state is not None:
+            resume(run, resume_state)
+        run.ddp_model = wrap_for_ddp(run)
+        loop(run)
+        return finish(run)
+
+
+def check_engine_settings(cfg: Any) -> None:
+    """``train.*`` against the engine's types and bounds.
+
+    A method's defaults give some keys their own default value (``{**ENGINE_DEFAULTS, "batch_size": 64}``),
+    which leaves the key without the engine's bounds: ``train.batch_size=0`` is caught here.
+    """
+    for key, spec in ENGINE_DEFAULTS.items():
+        if isinstance(spec, Typed) and key in cfg.train:
+            spec.check(f"train.{key}", cfg.train[key], "config")
+
+
+def open_run(task: Task, cfg: Any, info: fdist.DistInfo) -> Run:
+    """Logging, seeding, the saved config, the network, optimiser and gradient scaler."""
     tc = cfg.train
-    info = fdist.init_distributed(tc.device)
     run_dir = Path(tc.run_dir)
     log = setup_logging(run_dir, info.is_main)
     if tc.threads:
@@ -224,130 +264,152 @@ def train(task: Task, cfg: Any) -> dict[str, Any]:
     set_seed(int(tc.seed) + info.rank)
     if info.is_main:
         save_config(cfg, run_dir / "config.yaml")
-
     model = task.build_model().to(info.device)
-    if tc.channels_last and info.device.type == "cuda":
+    if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     trainable = task.trainable_module(model)
     optimizer, scheduler = task.build_optimizer(trainable)
-    n_params = count_parameters(trainable)
-    log.info(f"[{task.name}] {n_params:,} trainable parameters, device {info.device}, world {info.world_size}")
+    scaler = torch.amp.GradScaler(info.device.type) if tc.amp == "fp16" else None
+    log.info(f"[{task.name}] {count_parameters(trainable):,} trainable parameters, device {info.device}, "
+             f"world {info.world_size}" + (f", autocast {tc.amp}" if tc.amp != "off" else ""))
+    return Run(task, cfg, info, log, model, trainable, optimizer, scheduler, Progress(), run_dir,
+               writer=make_writer(run_dir, info.is_main), scaler=scaler,
+               unreadable=UnreadableTally(float(tc.get("max_unreadable", 0.0))))
 
-    step, epoch, batch_in_epoch, best = 0, 0, 0, {"metric": math.inf}
-    last_path = run_dir / "last.pt"
-    if tc.resume and last_path.is_file():
-        state = ckpt.load_file(last_path)
-        _unwrap(model).load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        best = dict(state.get("best", best))
-        _set_rng_state(state["rng"])
-        log.info(f"[{task.name}] resumed from {last_path} at step {step} (epoch {epoch}, batch {batch_in_epoch})")
 
-    if info.enabled:
-        if tc.sync_bn:
-            trainable = nn.SyncBatchNorm.convert_sync_batchnorm(trainable)
-        ddp_model = torch.nn.parallel.DistributedDataParallel(
-            trainable, device_ids=[info.device.index] if info.device.type == "cuda" else None)
-    else:
-        ddp_model = trainable
+def resume(run: Run, state: dict[str, Any]) -> None:
+    """Weights, optimiser, scheduler, scaler, position and RNG state from ``last.pt``."""
+    _unwrap(run.model).load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    if run.scheduler is not None and state.get("scheduler") is not None:
+        run.scheduler.load_state_dict(state["scheduler"])
+    if run.scaler is not None and state.get("scaler") is not None:
+        run.scaler.load_state_dict(state["scaler"])
+    run.progress = Progress(step=int(state["step"]), epoch=int(state["epoch"]),
+                            batch_in_epoch=int(state["batch_in_epoch"]),
+                            best=dict(state.get("best") or {"metric": math.inf}))
+    _set_rng_state(state["rng"])
+    run.unreadable.load(state.get("unreadable"))
+    p = run.progress
+    run.log.info(f"[{run.task.name}] resumed from {run.run_dir / 'last.pt'} at step {p.step} "
+                 f"(epoch {p.epoch}, batch {p.batch_in_epoch})")
 
-    dataset = task.train_dataset()
-    sampler = SeededBatchSampler(len(dataset), int(tc.batch_size), int(tc.seed), info.rank, info.world_size,
-                                 task.batches_fn(dataset), start_epoch=epoch, start_batch=batch_in_epoch)
+
+def wrap_for_ddp(run: Run) -> nn.Module:
+    """The trainable part wrapped in DistributedDataParallel under torchrun, else as it is."""
+    if not run.info.enabled:
+        return run.trainable
+    trainable = run.trainable
+    if run.cfg.train.sync_bn:
+        trainable = nn.SyncBatchNorm.convert_sync_batchnorm(trainable)
+    device = run.info.device
+    return torch.nn.parallel.DistributedDataParallel(trainable, device_ids=[device.index] if device.type == "cuda"
+                                                     else None)
+
+
+def loop(run: Run) -> None:
+    """Epochs of seeded batches until ``train.max_iters`` optimiser steps."""
+    tc, task, p = run.cfg.train, run.task, run.progress
+    raw = task.train_dataset()
+    sampler = SeededBatchSampler(len(raw), int(tc.batch_size), int(tc.seed), run.info.rank, run.info.world_size,
+                                 task.batches_fn(raw), start_epoch=p.epoch, start_batch=p.batch_in_epoch)
+    dataset = ReplaceUnreadable(raw, task.sample_groups(raw))
     if len(sampler.epoch_batches(0)) == 0:
-        raise ValueError(f"[{task.name}] the training set ({len(dataset)} samples) gives no full batch of "
-                         f"{tc.batch_size} per process: lower train.batch_size or add data")
-    writer = make_writer(run_dir, info.is_main)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if tc.amp and info.device.type == "cuda"
-                else nullcontext())
-
-    def save_last() -> None:
-        if info.is_main:
-            ckpt.save_checkpoint({
-                "model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "best": best,
-                "rng": _rng_state(), "meta": {**task.checkpoint_meta(), "config": to_plain(cfg), "step": step},
-            }, last_path)
-
-    def evaluate_dev() -> None:
-        nonlocal best
-        if info.is_main:
-            rows = task.evaluate(_unwrap(model), "dev")
-            value, figures = task.selection_metric(rows)
-            log.info(f"[{task.name}] step {step} dev: " + ", ".join(f"{k} {v:.4f}" for k, v in figures.items()))
-            if writer:
-                for k, v in figures.items():
-                    writer.add_scalar(f"dev/{k}", v, step)
-            if value < best["metric"]:
-                best = {"metric": value, "step": step, **figures}
-                ckpt.save_checkpoint({"model": _unwrap(model).state_dict(), "step": step, "best": best,
-                                      "meta": {**task.checkpoint_meta(), "config": to_plain(cfg), "step": step}},
-                                     run_dir / "best.pt")
-                log.info(f"[{task.name}] new best on dev (step {step}) -> {run_dir / 'best.pt'}")
-        fdist.barrier(info)
-
-    t0, seen = time.time(), 0
-    while step < tc.max_iters:
-        sampler.epoch, sampler.start_batch = epoch, batch_in_epoch
+        raise UserError(f"[{task.name}] the training set ({len(dataset)} samples) gives no full batch of "
+                        f"{tc.batch_size} per process: lower train.batch_size or add data")
+    t0 = time.time()
+    while p.step < tc.max_iters:
+        sampler.epoch, sampler.start_batch = p.epoch, p.batch_in_epoch
         # A private generator: creating a DataLoader iterator draws a seed, and drawing it from the
         # global RNG would make a resumed run diverge from an uninterrupted one.
         loader = DataLoader(dataset, batch_sampler=sampler, num_workers=int(tc.num_workers),
-                            collate_fn=task.collate, generator=torch.Generator().manual_seed(int(tc.seed) + epoch))
-        for batch in loader:
-            model.train()
-            batch = task.to_device(batch, info.device)
-            with autocast:
-                loss, logs = task.training_step(ddp_model, batch, step)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"[{task.name}] loss is {loss.item()} at step {step}: stopping "
-                                         f"(last good checkpoint: {last_path})")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if tc.grad_clip:
-                torch.nn.utils.clip_grad_norm_(trainable.parameters(), float(tc.grad_clip))
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            step += 1
-            batch_in_epoch += 1
-            seen += int(tc.batch_size) * info.world_size
-            if info.is_main and (step % tc.log_every == 0 or step == 1):
-                rate = seen / max(time.time() - t0, 1e-9)
-                log.info(f"[{task.name}] step {step}/{tc.max_iters} loss {loss.item():.4f} "
-                         + " ".join(f"{k} {v:.4f}" for k, v in logs.items()) + f" ({rate:.1f} img/s)")
-                if writer:
-                    writer.add_scalar("train/loss", loss.item(), step)
-                    for k, v in logs.items():
-                        writer.add_scalar(f"train/{k}", v, step)
-                    writer.add_scalar("train/lr", optimizer.param_groups[0]["lr"], step)
-            if writer and tc.image_every and step % tc.image_every == 0:
-                with torch.no_grad():
-                    task.log_images(writer, _unwrap(model), batch, step)
-            at_end = step >= tc.max_iters
-            if step >= tc.eval_after and ((tc.eval_every and step % tc.eval_every == 0) or at_end):
-                evaluate_dev()
-            if step % tc.ckpt_every == 0 or at_end:
-                save_last()
-            if at_end:
-                break
-        else:
-            epoch += 1
-            batch_in_epoch = 0
-            continue
-        break
+                            collate_fn=collate_with_failures(task.collate),
+                            generator=torch.Generator().manual_seed(int(tc.seed) + p.epoch))
+        for batch, failures in loader:
+            count_unreadable(run, failures)
+            batch = task.to_device(batch, run.info.device)
+            loss, logs = step(run, batch)
+            p.step += 1
+            p.batch_in_epoch += 1
+            p.images_seen += int(tc.batch_size) * run.info.world_size
+            after_step(run, batch, loss, logs, t0)
+            if p.step >= tc.max_iters:
+                return
+        p.epoch += 1
+        p.batch_in_epoch = 0
 
-    if writer:
-        writer.close()
-    summary = {"step": step, "best": best, "run_dir": str(run_dir)}
-    if info.is_main and best.get("step") is not None:
+
+def count_unreadable(run: Run, failures: list[str]) -> None:
+    """Tally the reads of a batch; name each newly failed file (the first 20) and stop past the limit."""
+    tally = run.unreadable
+    for failure in tally.add(int(run.cfg.train.batch_size), failures):
+        if len(tally.seen) <= 20:
+            run.log.warning(f"[{run.task.name}] unreadable training input, replaced by another sample of its class: "
+                            f"{failure}")
+    tally.check(f"[{run.task.name}] step {run.progress.step}")
+
+
+def step(run: Run, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+    """One optimiser step: forward under autocast, backward (scaled for fp16), clip, step."""
+    tc, p = run.cfg.train, run.progress
+    run.model.train()
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(str(tc.amp))
+    with torch.autocast(run.info.device.type, dtype=amp) if amp is not None else nullcontext():
+        loss, logs = run.task.training_step(run.ddp_model, batch, p.step)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"[{run.task.name}] loss is {loss.item()} at step {p.step}: stopping "
+                                 f"(last good checkpoint: {run.run_dir / 'last.pt'})")
+    run.optimizer.zero_grad(set_to_none=True)
+    if run.scaler is not None:
+        run.scaler.scale(loss).backward()
+        run.scaler.unscale_(run.optimizer)
+    else:
+        loss.backward()
+    if tc.grad_clip:
+        torch.nn.utils.clip_grad_norm_(run.trainable.parameters(), float(tc.grad_clip))
+    if run.scaler is not None:
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    else:
+        run.optimizer.step()
+    if run.scheduler is not None:
+        run.scheduler.step()
+    return loss, logs
+
+
+def after_step(run: Run, batch: Any, loss: torch.Tensor, logs: dict[str, float], t0: float) -> None:
+    """Logging, TensorBoard images, dev evaluation and checkpoints at their cadences."""
+    tc, p = run.cfg.train, run.progress
+    if run.info.is_main and (p.step % tc.log_every == 0 or p.step == 1):
+        rate = p.images_seen / max(time.time() - t0, 1e-9)
+        bad = run.unreadable.failed
+        run.log.info(f"[{run.task.name}] step {p.step}/{tc.max_iters} loss {loss.item():.4f} "
+                     + " ".join(f"{k} {v:.4f}" for k, v in logs.items()) + f" ({rate:.1f} img/s)"
+                     + (f" [{bad} unreadable input(s) replaced so far]" if bad else ""))
+        if run.writer:
+            scalars = {"loss": loss.item(), **logs, "lr": run.optimizer.param_groups[0]["lr"]}
+            for k, v in {**scalars, **({"unreadable": bad} if bad else {})}.items():
+                run.writer.add_scalar(f"train/{k}", v, p.step)
+    if run.writer and tc.image_every and p.step % tc.image_every == 0:
+        with torch.no_grad():
+            run.task.log_images(run.writer, _unwrap(run.model), batch, p.step)
+    at_end = p.step >= tc.max_iters
+    if p.step >= tc.eval_after and ((tc.eval_every and p.step % tc.eval_every == 0) or at_end):
+        run.evaluate_dev()
+    if p.step % tc.ckpt_every == 0 or at_end:
+        run.save_last()
+
+
+def finish(run: Run) -> dict[str, Any]:
+    if run.writer:
+        run.writer.close()
+    best = run.progress.best
+    summary = {"step": run.progress.step, "best": best, "run_dir": str(run.run_dir)}
+    if run.info.is_main and best.get("step") is not None:
         what = "ACER" if "dev_ACER" in best else "selection metric"  # a task may select on something else
-        value = best.get("dev_ACER", best["metric"])
-        log.info(f"[{task.name}] done: best dev step {best['step']} ({what} {value:.4f})")
-    fdist.cleanup(info)
+        run.log.info(f"[{run.task.name}] done: best dev step {best['step']} ({what} "
+                     f"{best.get('dev_ACER', best['metric']):.4f})")
+    fdist.cleanup(run.info)
     return summary
 
 

@@ -4,7 +4,7 @@
     python -m fas_core.export --checkpoint CDCN_U_P1.pkl --method cdcn_u --onnx cdcn_u.onnx
 
 Before export the network is simplified for inference with :mod:`fas_core.fuse`: central
-difference convolutions are folded into one plain 3x3 convolution each (cdcn_dum.md, "Central
+difference convolutions are folded into one plain 3x3 convolution each (docs/methods/dum.md, "Central
 difference convolution"), every BatchNorm is fused into the convolution before it, and both
 BatchNorms of FAS-SGTD's residual spatial gradient blocks into the block's two convolutions
 (:func:`fuse_gradient_blocks`), so the ONNX graph holds only plain convolutions, ReLUs, pooling,
@@ -12,7 +12,8 @@ resizing, the Sobel filters and the score arithmetic.
 
 The graph takes ``input``: normalised face crops ``[N, 3, H, W]`` (``N`` dynamic; H, W the
 checkpoint's input size) and returns ``depth`` ``[N, h, w]`` and ``score`` ``[N]`` (higher = live),
-exactly the method's ``score_faces``. The checkpoint's inference metadata (method, input size,
+exactly the method's score rule without a face map (DUM: the whole-map mean; FAS-SGTD: the face
+box inside the crop). The checkpoint's inference metadata (method, input size,
 normalisation, crop scale, dev threshold) is stored in the ONNX file's ``metadata_props`` as JSON
 strings, so a runtime needs nothing else. After writing, the file is run in onnxruntime on a
 random batch and compared with the PyTorch model (``--tolerance``, default 1e-4).
@@ -32,9 +33,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .errors import run_cli
+from .fileio import check_writable_folder
 from .fuse import fuse_gradient_blocks, fuse_model  # noqa: F401  (re-exported: the tools import both from here)
-from .methods import METHODS
-from .predict import LoadedModel, UsageError, load_model
+from .inference.loading import LoadedModel, UsageError, load_model, method_names
 
 OPSET = 17
 # Keys of the checkpoint meta copied into the ONNX metadata (JSON-encoded values).
@@ -60,7 +62,7 @@ def exportable(loaded: LoadedModel) -> nn.Module:
         raise UsageError(f"method '{loaded.method}' scores clips; ONNX export covers the single-frame models "
                          f"(cdcn, cdcnpp, cdcn_u, sgtd_single)")
     fused = fuse_model(loaded.model.cpu().float())
-    return ScoreGraph(fused, loaded.module.score_faces).eval()
+    return ScoreGraph(fused, lambda model, x: loaded.score_faces(x, model=model)).eval()
 
 
 def export_onnx(loaded: LoadedModel, out: str | Path, input_size: tuple[int, int] | None = None,
@@ -112,7 +114,7 @@ def onnx_metadata(path: str | Path) -> dict[str, Any]:
 def torch_outputs(loaded: LoadedModel, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """``(depth, score)`` of the unfused PyTorch model on CPU: the reference the ONNX file must match."""
     model = loaded.model.cpu().float().eval()
-    score, depth = loaded.module.score_faces(model, x)
+    score, depth = loaded.score_faces(x, model=model)
     return depth.reshape(len(x), *depth.shape[-2:]).numpy(), score.reshape(len(x)).numpy()
 
 
@@ -143,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "and 'score' [N]; inference metadata in the file's metadata_props.")
     p.add_argument("--checkpoint", required=True, help="checkpoint, or an original release with --method")
     p.add_argument("--onnx", required=True, metavar="OUT", help="ONNX file to write")
-    p.add_argument("--method", choices=sorted(METHODS), default=None, help="method of a checkpoint without metadata")
+    p.add_argument("--method", choices=method_names(), default=None, help="method of a checkpoint without metadata")
     p.add_argument("--threshold", type=float, default=None, help="threshold to record (default: the checkpoint's)")
     p.add_argument("--input-size", type=int, nargs="+", default=None, metavar="S",
                    help="input H [W] (default: the checkpoint's input size)")
@@ -155,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status 0, 1 when the ONNX file differs from PyTorch; a usage error exits 2 with one line."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     size = None
@@ -162,14 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(args.input_size) > 2 or any(s <= 0 or s % 8 for s in args.input_size):
             parser.error(f"--input-size takes H [W], positive multiples of 8; got {args.input_size}")
         size = (args.input_size[0], args.input_size[-1])
-    try:
-        loaded = load_model(args.checkpoint, method=args.method, threshold=args.threshold, device="cpu")
-        path = export_onnx(loaded, args.onnx, input_size=size, opset=args.opset)
-    except UsageError as e:
-        parser.error(str(e))
-    except (FileNotFoundError, RuntimeError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    check_writable_folder(Path(args.onnx).parent, "--onnx folder")
+    loaded = load_model(args.checkpoint, method=args.method, threshold=args.threshold, device="cpu")
+    path = export_onnx(loaded, args.onnx, input_size=size, opset=args.opset)
     h, w = size or loaded.input_hw
     print(f"wrote {path} ({loaded.method}, input [N, 3, {h}, {w}], {path.stat().st_size / 1e6:.1f} MB)")
     if args.no_verify:

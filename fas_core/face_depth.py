@@ -1,6 +1,6 @@
 """Built-in depth pseudo-labels: a 3D face template fitted to the 5 MTCNN landmarks, z-buffered.
 
-data.md, preprocessing step 3. The original pipelines render PRNet's 3DMM fit into a
+docs/data.md, preprocessing step 3. The original pipelines render PRNet's 3DMM fit into a
 ``<video>_<NNN>_depth1D.jpg`` map (frame size, single channel, face depth min-max scaled to
 0-255, 0 outside the face). This module produces the same format with no extra dependency:
 

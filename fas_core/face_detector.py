@@ -1,6 +1,6 @@
 """Batched MTCNN face detection (facenet-pytorch 2.5.3) and the per-video face index.
 
-data.md, preprocessing step 2: frames go through MTCNN in batches; the most confident face of
+docs/data.md, preprocessing step 2: frames go through MTCNN in batches; the most confident face of
 each frame is kept as a CDCN/FAS-SGTD box ``(x, y, w, h)`` (top-left corner and size in pixels
 of the full frame) with its 5 landmarks (left eye, right eye, nose, mouth left, mouth right;
 "left" = image left) and its confidence. The weights ship inside the facenet-pytorch wheel,

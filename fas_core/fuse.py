@@ -4,7 +4,7 @@ Used by test-time scoring, the benchmarks and the export tool. Both rewrites are
 float rounding:
 
 * a central difference convolution (:class:`fas_core.layers.CDConv2d`) equals one plain 3x3
-  convolution whose centre tap is ``W_c - theta * sum(W)`` (cdcn_dum.md, "Central difference
+  convolution whose centre tap is ``W_c - theta * sum(W)`` (docs/methods/dum.md, "Central difference
   convolution");
 * a convolution followed by BatchNorm in eval mode equals one convolution with weight
   ``W * g / sqrt(v + eps)`` and bias ``(b - m) * g / sqrt(v + eps) + beta``.

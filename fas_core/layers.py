@@ -32,7 +32,7 @@ def fold_central_difference(weight: torch.Tensor, theta: float) -> torch.Tensor:
     """The single kernel equal to CDC: centre tap ``W_c - theta * sum(W)`` (3x3 kernels only).
 
     CDC is linear in ``W``: ``conv(x, W) - theta * conv1x1(x, sum_k W)`` equals one 3x3 conv with
-    this kernel, so it costs one convolution instead of two (cdcn_dum.md).
+    this kernel, so it costs one convolution instead of two (docs/methods/dum.md).
     """
     if theta == 0:
         return weight

@@ -26,7 +26,7 @@ def contrast_depth(x: torch.Tensor, padding: int = 0) -> torch.Tensor:
 
 
 def contrast_depth_loss(pred: torch.Tensor, target: torch.Tensor, padding: int = 0) -> torch.Tensor:
-    """MSE between the contrast responses of prediction and label (cdcn_dum.md, "Contrast depth loss").
+    """MSE between the contrast responses of prediction and label (docs/methods/dum.md, "Contrast depth loss").
 
     ``padding=0`` is CDCN/DUM's (30x30 response for 32x32 maps); ``padding=1`` is FAS-SGTD's
     zero-padded variant (32x32).

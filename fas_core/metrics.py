@@ -1,6 +1,6 @@
 """Presentation attack detection metrics after ISO/IEC 30107-3, as OULU-NPU reports them.
 
-Spec: ``metrics.md`` ("ISO/IEC 30107-3 as OULU-NPU uses it", "Other figures").
+Spec: ``docs/metrics.md`` ("ISO/IEC 30107-3 as OULU-NPU uses it", "Other figures").
 
 Conventions used everywhere in this module
 -------------------------------------------
@@ -176,7 +176,7 @@ def hter(scores: Sequence[float], labels: Sequence[int], threshold: float) -> fl
 def eer_point(scores: Sequence[float], labels: Sequence[int]) -> dict[str, float]:
     """The EER operating point of one set: ``{"threshold", "eer", "far", "frr"}``.
 
-    Rule (metrics.md): candidate thresholds are the distinct scores; take the one minimising
+    Rule (docs/metrics.md): candidate thresholds are the distinct scores; take the one minimising
     ``|TPR + FPR - 1|`` (live positive, live iff ``score >= t``), which is ``|FAR - FRR|``.
     The comparison is made exactly on integer counts (``|n_fa * N_live - n_fr * N_attack|``) so
     that float rounding never decides between two thresholds. Ties are broken by the lower
@@ -297,8 +297,10 @@ def _fpr_key(fpr: float) -> str:
     return f"TPR@FPR=1e{exp}" if math.isclose(10.0**exp, fpr) else f"TPR@FPR={fpr:g}"
 
 
-def _unpack(split: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Accept an object with ``scores``, ``labels``, ``species`` or a ``(scores, labels[, species])`` tuple."""
+def split_arrays(split: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(scores, live, species)`` arrays of a split, checked: float64 scores, bool labels (True = live),
+    species strings. ``split``: an object with ``scores``, ``labels``, ``species`` or a
+    ``(scores, labels[, species])`` tuple."""
     if hasattr(split, "scores") and hasattr(split, "labels"):
         sc, lab, sp = split.scores, split.labels, getattr(split, "species", None)
     elif isinstance(split, (tuple, list)) and len(split) in (2, 3):
@@ -335,15 +337,15 @@ def _rates(s: np.ndarray, y: np.ndarray, sp: np.ndarray, t: float) -> dict[str, 
 def evaluate_split(
     dev: Any, test: Any, fprs: Sequence[float] = DEFAULT_FPRS, apcer_target: float = 0.05
 ) -> dict[str, Any]:
-    """Every figure of metrics.md for one (dev, test) pair; the threshold is the dev EER point.
+    """Every figure of docs/metrics.md for one (dev, test) pair; the threshold is the dev EER point.
 
     ``dev`` and ``test``: a :class:`fas_core.scores.ScoreSet` (or anything with ``scores``,
     ``labels``, ``species``) or a ``(scores, labels[, species])`` tuple. ``species`` entries may
     be ``None`` (attack species ``"attack"``). The returned dict is JSON-serialisable; its key
     ``definitions`` says what each figure is and which threshold it used.
     """
-    ds, dy, dsp = _unpack(dev)
-    ts, ty, tsp = _unpack(test)
+    ds, dy, dsp = split_arrays(dev)
+    ts, ty, tsp = split_arrays(test)
     dev_pt = eer_point(ds, dy)
     t = dev_pt["threshold"]
     test_pt = eer_point(ts, ty)
@@ -376,21 +378,32 @@ def evaluate_split(
 FOLD_KEYS = ("APCER", "APCER_pooled", "BPCER", "ACER", "HTER", "EER_test", "AUC")
 
 
+def mean_std(
+    results: Sequence[dict[str, Any]], keys: Sequence[str], ddof: int = 1, unit: str = "folds"
+) -> dict[str, Any]:
+    """Mean and standard deviation of each figure in ``keys`` over several results (folds or runs).
+
+    The count is stored under ``unit`` and the ``ddof`` used under ``std_ddof``; each key maps to
+    ``{"mean", "std", "values"}``.
+    """
+    if not results:
+        raise ValueError(f"no {unit} to take the mean and std of")
+    if ddof >= len(results):
+        raise ValueError(f"std with ddof={ddof} needs more than {ddof} {unit}; got {len(results)}")
+    out: dict[str, Any] = {unit: len(results), "std_ddof": ddof}
+    for k in keys:
+        missing = [i for i, r in enumerate(results) if r.get(k) is None]
+        if missing:
+            raise ValueError(f"figure {k!r} missing in {unit} {missing}")
+        vals = np.array([float(r[k]) for r in results])
+        out[k] = {"mean": float(vals.mean()), "std": float(vals.std(ddof=ddof)), "values": vals.tolist()}
+    return out
+
+
 def fold_mean_std(results: Sequence[dict[str, Any]], keys: Sequence[str] = FOLD_KEYS, ddof: int = 1) -> dict[str, Any]:
     """Mean and standard deviation over folds (OULU protocols 3 and 4: six folds).
 
     ``ddof=1`` (sample standard deviation, MATLAB's ``std``) by default; the value used is stored
-    under ``std_ddof``. Each key maps to ``{"mean", "std", "values"}``.
+    under ``std_ddof``, the number of folds under ``folds``. Each key maps to ``{"mean", "std", "values"}``.
     """
-    if not results:
-        raise ValueError("fold_mean_std needs at least one fold")
-    if ddof >= len(results):
-        raise ValueError(f"std with ddof={ddof} needs more than {ddof} folds; got {len(results)}")
-    out: dict[str, Any] = {"folds": len(results), "std_ddof": ddof}
-    for k in keys:
-        missing = [i for i, r in enumerate(results) if r.get(k) is None]
-        if missing:
-            raise ValueError(f"figure {k!r} missing in fold(s) {missing}")
-        vals = np.array([float(r[k]) for r in results])
-        out[k] = {"mean": float(vals.mean()), "std": float(vals.std(ddof=ddof)), "values": vals.tolist()}
-    return out
+    return mean_std(results, keys, ddof, unit="folds")

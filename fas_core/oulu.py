@@ -1,11 +1,11 @@
-"""OULU-NPU names, protocols and list files (data.md, "OULU-NPU").
+"""OULU-NPU names, protocols and list files (docs/data.md, "OULU-NPU").
 
 Videos are named ``Phone_Session_User_File`` (``1_1_01_1``): 6 phones, 3 sessions, 55 users
 (two digits) and 5 file codes. The file code gives the presentation: ``1`` bona fide, ``2``/``3``
 print (printer 1/2), ``4``/``5`` video replay (display 1/2). Users 01-20 are train, 21-35 dev,
 36-55 test.
 
-The four protocols (data.md table):
+The four protocols (docs/data.md table):
 
 =====  ==========================================  =====================================
   P    train / dev                                 test
@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import fileio
+from .datasets.base import VIDEO_EXTENSIONS, strip_video_extension  # noqa: F401 (VIDEO_EXTENSIONS: re-exported)
+from .errors import UserError
 
 PHONES = (1, 2, 3, 4, 5, 6)
 SESSIONS = (1, 2, 3)
@@ -48,7 +50,6 @@ SPECIES_OF_FILE = {1: "live", 2: "print", 3: "print", 4: "replay", 5: "replay"}
 OFFICIAL_LABEL = {"live": 1, "print": -1, "replay": -2}
 FOLDS = (1, 2, 3, 4, 5, 6)
 PROTOCOLS = ("1", "2") + tuple(f"3_{k}" for k in FOLDS) + tuple(f"4_{k}" for k in FOLDS)
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov")
 
 _NAME_RE = re.compile(r"^(\d+)_(\d+)_(\d{2})_(\d+)$")
 
@@ -69,22 +70,23 @@ class OuluName(NamedTuple):
         return int(self.phone), int(self.session), int(self.user), int(self.file)
 
 
-class MissingVideosError(ValueError):
+class ListFileError(UserError, ValueError):
+    """A protocol list file that cannot be used; the message names the file (and the line)."""
+
+
+class MissingVideosError(UserError, ValueError):
     """A list names videos that the dataset folder does not have."""
 
 
 def _strip_extension(name: str) -> str:
-    name = Path(str(name)).name
-    for ext in VIDEO_EXTENSIONS:
-        if name.lower().endswith(ext):
-            return name[: -len(ext)]
-    return name
+    """``name`` without a video extension; folders stay (list lines may name ``O/1_1_01_1``)."""
+    return strip_video_extension(name)
 
 
 @lru_cache(maxsize=65536)  # protocol code parses the same few thousand names many times
 def parse_video_name(name: str) -> OuluName:
-    """Parse ``Phone_Session_User_File`` (a video extension is allowed); ValueError says what is wrong."""
-    stem = _strip_extension(name)
+    """Parse ``Phone_Session_User_File`` (a video extension and folders are allowed); ValueError says what is wrong."""
+    stem = _strip_extension(name).rsplit("/", 1)[-1]
     m = _NAME_RE.match(stem)
     if not m:
         raise ValueError(
@@ -162,7 +164,7 @@ def expand_protocol(protocol: str | int) -> list[str]:
 
 
 def protocol_conditions(protocol: str, split: str) -> dict[str, frozenset[int]]:
-    """Allowed users, phones, sessions and files of one protocol split (data.md table)."""
+    """Allowed users, phones, sessions and files of one protocol split (docs/data.md table)."""
     protocol = str(protocol)
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown OULU-NPU protocol '{protocol}'; valid: {', '.join(PROTOCOLS)}")
@@ -274,24 +276,28 @@ def read_list(path: str | Path, zero_is_attack: bool = False) -> list[tuple[str,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"list file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ListFileError(f"{path}: not a text list of 'label,video' lines (byte {e.start} is not UTF-8)") from None
     out = []
-    for i, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for i, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
             continue
         parts = [p.strip() for p in line.split(",")]
         if len(parts) != 2 or not parts[1]:
-            raise ValueError(f"{path}:{i}: expected 'label,video' (e.g. +1,1_1_01_1), got {raw!r}")
+            raise ListFileError(f"{path}:{i}: expected 'label,video' (e.g. +1,1_1_01_1), got {raw!r}")
         try:
             value = int(parts[0])
         except ValueError as e:
-            raise ValueError(f"{path}:{i}: label {parts[0]!r} is not an integer (+1 live, -1/-2 attack)") from e
+            raise ListFileError(f"{path}:{i}: label {parts[0]!r} is not an integer (+1 live, -1/-2 attack)") from e
         if value == 0 and not zero_is_attack:
-            raise ValueError(f"{path}:{i}: label 0 is neither live (+1) nor attack (negative)")
+            raise ListFileError(f"{path}:{i}: label 0 is neither live (+1) nor attack (negative)")
         video = _strip_extension(parts[1])
         label = 1 if value > 0 else 0
         if is_video_name(video) and label_of(video) != label:
-            raise ValueError(
+            raise ListFileError(
                 f"{path}:{i}: label {parts[0]} contradicts the file code of {video} ({species_of(video)})"
             )
         out.append((video, label))

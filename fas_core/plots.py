@@ -1,6 +1,6 @@
 """Evaluation plots as PNG files (matplotlib, Agg backend: no display needed).
 
-Spec: metrics.md, "Score files and reports": ROC and DET curves with the operating point,
+Spec: docs/metrics.md, "Score files and reports": ROC and DET curves with the operating point,
 score histograms of live/print/replay with the threshold line, a grid of predicted depth maps.
 Every function writes one file and closes its figure.
 """

@@ -1,14 +1,15 @@
-"""The test report every method's ``test.py`` writes at its end (spec: metrics.md).
+"""The test report every method's ``test.py`` writes at its end (spec: docs/metrics.md).
 
 :func:`write_test_report` writes into ``out_dir``:
 
 * ``dev_scores.txt``, ``test_scores.txt``: video-level score files (:mod:`fas_core.scores`);
 * ``frame_scores.txt`` (or ``<split>_frame_scores.txt``) when per-frame scores are given;
-* ``metrics.json``: every figure of :func:`fas_core.metrics.evaluate_split`;
+* ``metrics.json``: every figure of :func:`fas_core.metrics.evaluate_split` with its bootstrap
+  confidence interval (``<figure>_ci``, settings under ``bootstrap``);
 * ``roc.png``, ``det.png``, ``hist.png``: test set at the dev threshold;
 * ``depth_grid.png`` when depth samples are given;
 * ``model_card.md``: the caller's fields (data, protocol, config, checkpoint, ...), the dev
-  threshold, the test figures and the command line.
+  threshold, the test figures with their intervals and the command line.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics, plots
-from .evaluate import _pct
+from . import plots
+from .bootstrap import DEFAULT_SETTINGS, BootstrapSettings
+from .evaluate import _pct, evaluate_with_intervals, figure_rows, interval_header, interval_note
 from .fileio import atomic_write_text, write_json
 from .scores import ScoreSet, write_frame_scores, write_scores
 
@@ -59,6 +61,14 @@ def _md_value(value: Any) -> str:
     return str(value)
 
 
+def _threshold_spread(m: dict[str, Any]) -> str:
+    spread = m.get("threshold_ci")
+    if not spread:
+        return ""
+    return (f"\n- threshold chosen on dev resamples ({interval_header(m)}): `{spread[0]:.6g}` to `{spread[1]:.6g}`; "
+            "the test intervals include this uncertainty")
+
+
 def model_card_text(m: dict[str, Any], card: Mapping[str, Any] | None = None) -> str:
     """Markdown model card: caller fields, the dev threshold, test figures, the command line."""
     card = dict(card or {})
@@ -74,25 +84,13 @@ def model_card_text(m: dict[str, Any], card: Mapping[str, Any] | None = None) ->
         f"- threshold: `{m['threshold']:.6g}` ({m['threshold_rule']})\n"
         "- a video is classified live when its score >= threshold\n"
         f"- dev set: {c['dev']['live']} live, {c['dev']['attack']} attack videos; EER_dev {_pct(m['EER_dev'])}"
+        + _threshold_spread(m)
     )
-    rows = [
-        ("APCER (worst species)", m["APCER"], "dev EER"),
-        *((f"APCER[{k}]", v, "dev EER") for k, v in m["APCER_per_species"].items()),
-        ("APCER_pooled (= FAR)", m["APCER_pooled"], "dev EER"),
-        ("BPCER", m["BPCER"], "dev EER"),
-        ("ACER", m["ACER"], "dev EER"),
-        ("HTER", m["HTER"], "dev EER"),
-        ("EER_test", m["EER_test"], "test EER"),
-        ("HTER at test EER threshold", m["HTER_at_test_EER_threshold"], "test EER (not a valid operating point)"),
-        *((k, v, "chosen on test") for k, v in m.items() if k.startswith("TPR@FPR")),
-        ("BPCER20", m.get("BPCER20"), "chosen on test"),
-    ]
-    table = ["| figure | value | threshold |", "|---|---|---|"]
-    table += [f"| {n} | {_pct(v)} | {t} |" for n, v, t in rows]
-    table.append(f"| AUC | {m['AUC']:.4f} | none |")
+    table = [f"| figure | value | {interval_header(m)} | threshold |", "|---|---|---|---|"]
+    table += [f"| {name.strip()} | {value} | {ci} | {thr} |" for name, value, ci, thr in figure_rows(m)]
     parts.append(
         f"## Test figures\n\nTest set: {c['test']['live']} live, {c['test']['attack']} attack videos "
-        f"{c['test']['attack_per_species']}.\n\n" + "\n".join(table)
+        f"{c['test']['attack_per_species']}. {interval_note(m)}.\n\n" + "\n".join(table)
     )
     parts.append(f"## Command line\n\n```\n{command}\n```")
     return "\n\n".join(parts) + "\n"
@@ -105,6 +103,7 @@ def write_test_report(
     frame_scores: Sequence[Sequence] | Mapping[str, Sequence[Sequence]] | None = None,
     depth_samples: Sequence[tuple[np.ndarray, str]] | None = None,
     model_card: Mapping[str, Any] | None = None,
+    bootstrap: BootstrapSettings | None = DEFAULT_SETTINGS,
 ) -> dict[str, Any]:
     """Write scores, metrics, plots and the model card into ``out_dir``; returns the metrics dict.
 
@@ -115,6 +114,9 @@ def write_test_report(
     * ``model_card``: free fields shown in ``model_card.md`` (e.g. ``method``, ``data``,
       ``protocol``, ``checkpoint``, ``config`` (a dict), ``command``; ``command`` defaults to
       this process's command line).
+    * ``bootstrap``: how the confidence intervals (``<figure>_ci`` in the metrics) are made
+      (:mod:`fas_core.bootstrap`; default 1,000 resamples, seed 0, 95 %, the dev threshold
+      re-chosen on each dev resample); ``None`` for none.
 
     The metrics dict also lists the files written under ``files``.
     """
@@ -123,7 +125,7 @@ def write_test_report(
     dev = write_scores(out / "dev_scores.txt", ScoreSet.from_rows(dev_scores, source="dev scores"))
     test = write_scores(out / "test_scores.txt", ScoreSet.from_rows(test_scores, source="test scores"))
     files = ["dev_scores.txt", "test_scores.txt", *_frame_files(out, frame_scores)]
-    m = metrics.evaluate_split(dev, test)
+    m = evaluate_with_intervals(dev, test, bootstrap)
     plots.plot_split(test.scores, test.labels, test.species, m["threshold"], out)
     files += ["roc.png", "det.png", "hist.png"]
     if depth_samples:

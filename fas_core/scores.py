@@ -1,4 +1,4 @@
-"""Score files: one line per video, ``video_name score label [species]`` (spec: metrics.md).
+"""Score files: one line per video, ``video_name score label [species]`` (spec: docs/metrics.md).
 
 * ``video_name`` stays a string (``1_1_01_1`` keeps its leading zeros; never parsed as a number).
 * ``score``: a finite float, higher = more likely live.
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UserError
 from .fileio import atomic_write_text
 from .metrics import DEFAULT_ATTACK_SPECIES, LIVE_SPECIES
 
@@ -36,7 +37,7 @@ ScoreRow = tuple[str, float, int, "str | None"]
 FrameRow = tuple[str, int, float, int]
 
 
-class ScoreFileError(ValueError):
+class ScoreFileError(UserError, ValueError):
     """A malformed score file; the message names the file and the line."""
 
 

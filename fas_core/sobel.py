@@ -40,7 +40,7 @@ def is_channels_last(x: torch.Tensor) -> bool:
 # ---- reference forms -------------------------------------------------------------------------
 
 def sobel_xy(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Depthwise fixed Sobel (cross-correlation, zero padding 1) -> ``(Sx(x), Sy(x))`` (fas_sgtd.md).
+    """Depthwise fixed Sobel (cross-correlation, zero padding 1) -> ``(Sx(x), Sy(x))`` (docs/methods/fas_sgtd.md).
 
     While tracing (ONNX export) it takes :func:`sobel_xy_fixed_kernel`, the same arithmetic with a
     kernel whose shape does not depend on the input.

@@ -7,13 +7,16 @@ frames that are usable (a face box, or a crop-cache entry, exists).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from . import fileio
-from .oulu import read_list
+from .errors import UserError
+from .oulu import ListFileError, list_path, read_list
 from .scores import resolve_species
 
 
@@ -23,6 +26,39 @@ class VideoEntry:
     label: int  # 1 live, 0 attack
     species: str | None  # live / print / replay / attack
     frames: list[int]  # usable 1-based frame indices, sorted
+
+
+@dataclass(frozen=True)
+class WorkPaths:
+    """Where a config's data lives: ``data.frames``, ``data.depth``, ``data.crops``, ``data.lists``.
+
+    Each empty key means its folder under ``data.work`` (the preprocessing work tree, docs/data.md):
+    ``frames/``, ``depth/``, ``crops/`` (``crops_default`` for a cache made at another scale) and
+    ``lists/``. Every method resolves its paths here.
+    """
+
+    work: Path
+    frames: Path
+    depth: Path
+    crops: Path
+    lists: Path
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any], crops_default: str = "crops") -> WorkPaths:
+        work = Path(data["work"])
+
+        def pick(key: str, default: str) -> Path:
+            return Path(data.get(key) or work / default)
+
+        return cls(work, pick("frames", "frames"), pick("depth", "depth"), pick("crops", crops_default),
+                   pick("lists", "lists"))
+
+    def list_file(self, protocol: str, split: str) -> Path:
+        """``<lists>/Protocol_<p>/{Train,Dev,Test}[_k].txt`` of a protocol split."""
+        try:
+            return list_path(self.lists, str(protocol), split)
+        except ValueError as e:
+            raise UserError(f"data.protocol: {e}") from None
 
 
 def frames_with_box(frames_root: str | Path, video: str) -> list[int]:
@@ -58,7 +94,7 @@ def load_split(list_path: str | Path, root: str | Path, kind: str = "crops", all
             raise FileNotFoundError(msg + " (run the preprocessing, or set data.allow_missing=true to skip them)")
         print(f"warning: {msg}; skipped")
     if not entries:
-        raise ValueError(f"no usable video in {list_path} under {root}")
+        raise ListFileError(f"no usable video in {list_path} under {root}")
     return entries
 
 

@@ -1,4 +1,4 @@
-"""FAS-SGTD multi-frame network: the Spatio-Temporal Propagation Module on a frozen FaceMapNet (fas_sgtd.md).
+"""FAS-SGTD multi-frame: the Spatio-Temporal Propagation Module on a frozen FaceMapNet (docs/methods/fas_sgtd.md).
 
 Wang et al., CVPR 2020, Sec. 3.2 ("Spatio-Temporal Propagation Module", STPM): a short-term
 block per pair of neighbouring frames (:class:`OFFB`, the paper's short-term spatio-temporal
@@ -6,7 +6,7 @@ block; ``OFFNet`` in the released code), a cascade over the three feature levels
 long-term :class:`ConvGRU` over the pairs; its depth maps are fused with the single-frame maps
 and a small classifier adds a live/attack probability.
 
-Fixed here (fas_sgtd.md "Multi-frame network"), each with a switch back to the original:
+Fixed here (docs/methods/fas_sgtd.md "Multi-frame network"), each with a switch back to the original:
 
 * the original runs its ConvGRU time-major on ``[B, 4, ...]``: with its per-GPU batch of 1 it
   never recurs. Default: recur over the 4 pairs; ``gru_recurrent=False`` starts every pair from
@@ -196,7 +196,7 @@ class TemporalHead(nn.Module):
     ``forward(single_depth [B, T, 1, s, s], features)`` returns ``fused`` ``[B, T-1, 1, s, s]``
     (``(1 - beta) * GRU_i + beta * single_depth_i``), ``logits`` (what the cross-entropy reads)
     and ``p_live`` ``[B]``. Classifier: channel mean of the fused maps -> flatten (s*s) -> FC 64 +
-    ReLU -> FC 2 (fas_sgtd.md; ``SoftmaxNet`` in the released code).
+    ReLU -> FC 2 (docs/methods/fas_sgtd.md; ``SoftmaxNet`` in the released code).
     """
 
     def __init__(self, channels: int, map_size: int, width: float = 1.0, beta: float = 0.4,
@@ -266,7 +266,7 @@ class FASSGTDMultiFrame(nn.Module):
 def multi_frame_score(fused: torch.Tensor, p_live: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """``sigmoid(1.2 d + 0.8 p_live - 1)``, ``d`` the masked mean of the mean fused map; NaN/inf -> 0.
 
-    The released test code's ``softmax([0.2 d + 0.8 p_live, 1 - d])[0]`` (fas_sgtd.md).
+    The released test code's ``softmax([0.2 d + 0.8 p_live, 1 - d])[0]`` (docs/methods/fas_sgtd.md).
     """
     d = depth_score(fused.mean(dim=1), mask)
     return finite_or_zero(torch.sigmoid(1.2 * d + 0.8 * p_live - 1.0))

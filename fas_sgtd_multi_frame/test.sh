@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Test a FAS-SGTD multi-frame run: dev/test score files, metrics.json, plots in <run_dir>/test.
-#   bash fas_sgtd_multi_frame/test.sh [--config FILE] [--checkpoint CKPT] [--out DIR] [key=value ...]
-# Without --config: the demo run (configs/demo.yaml), after bash fas_sgtd_multi_frame/train.sh.
+# Test a trained network: dev and test scores per video, metrics.json, plots, model card; stores the
+# dev threshold in the checkpoint for predict.
+#   bash fas_sgtd_multi_frame/test.sh [--config FILE] [--checkpoint PT | --released ORIGINAL] [--out DIR] [key=value ...]
+# Without --config: the module's default experiment (the demo); default checkpoint:
+# <train.run_dir>/best.pt (else last.pt). See `python -m fas_sgtd_multi_frame.test --help`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/launch.sh
-launch_test fas_sgtd_multi_frame.test fas_sgtd_multi_frame/configs/demo.yaml "$@"
+launch_test fas_sgtd_multi_frame.test "$@"

@@ -1,1 +1,1 @@
-"""FAS-SGTD single-frame stage: RSGB FaceMapNet trained on depth (fas_sgtd.md)."""
+"""FAS-SGTD single-frame stage: RSGB FaceMapNet trained on depth (docs/methods/fas_sgtd.md)."""

@@ -1,11 +1,11 @@
-"""FAS-SGTD single-frame network: Residual Spatial Gradient Blocks and FaceMapNet (fas_sgtd.md).
+"""FAS-SGTD single-frame network: Residual Spatial Gradient Blocks and FaceMapNet (docs/methods/fas_sgtd.md).
 
 Wang et al., "Deep Spatial Gradient and Temporal Depth Learning for Face Anti-spoofing", CVPR 2020,
 Sec. 3.1 ("Residual Spatial Gradient Block"). The layer names (``rgc_init``, ``rgc1_1`` ...
 ``conv4_3``) are the variable scopes of the released TensorFlow graph, so that a converted
 checkpoint maps one to one (see ``convert_tf.py``).
 
-TensorFlow-1 details kept on purpose (all from the released code, fas_sgtd.md):
+TensorFlow-1 details kept on purpose (all from the released code, docs/methods/fas_sgtd.md):
 
 * slim BatchNorm: decay 0.999 (PyTorch momentum 0.001), epsilon 1e-3, ``center=True`` (beta),
   ``scale=False`` (no gamma) -> :class:`SlimBatchNorm2d` has a bias and no weight;
@@ -93,7 +93,7 @@ def _legacy_bilinear(x: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
 
 
 class RSGB(nn.Module):
-    """Residual Spatial Gradient Block (paper Sec. 3.1; fas_sgtd.md "RSGB").
+    """Residual Spatial Gradient Block (paper Sec. 3.1; docs/methods/fas_sgtd.md "RSGB").
 
     ``out = ReLU(BN(conv3x3(x) + BN(conv1x1(|grad x|))))`` with ``|grad x| =
     sqrt(Sobel_x(x)^2 + Sobel_y(x)^2 + 1e-8)`` per channel. This is the released code's order
@@ -210,7 +210,7 @@ def l2_penalty(weights: Iterable[torch.Tensor], weight: float = L2_WEIGHT) -> to
 
 
 class FaceMapNet(nn.Module):
-    """The single-frame depth network (fas_sgtd.md "Single-frame network").
+    """The single-frame depth network (docs/methods/fas_sgtd.md "Single-frame network").
 
     Input ``[B, 3, S, S]`` RGB normalised to ``(x - 127.5) / 255`` (S = 256 in the paper; any
     multiple of 8 works) -> depth ``[B, 1, S/8, S/8]`` (ReLU output, label scale 0..1).
@@ -281,7 +281,7 @@ def build_facemapnet(model_cfg) -> FaceMapNet:
 
 
 def depth_score(depth: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Masked mean depth per sample: ``sum(D * mask) / sum(mask)`` (fas_sgtd.md "Score").
+    """Masked mean depth per sample: ``sum(D * mask) / sum(mask)`` (docs/methods/fas_sgtd.md "Score").
 
     ``depth``: ``[B, 1, h, w]`` or ``[B, h, w]``; ``mask`` the same shape (1 on the face), or
     ``None`` for the whole map. An empty mask gives NaN (the caller decides what that scores).
@@ -299,7 +299,7 @@ def finite_or_zero(x: torch.Tensor) -> torch.Tensor:
 
 
 def single_frame_score(depth: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """``sigmoid(2d - 1)``: the original's ``softmax([d, 1 - d])[0]`` (fas_sgtd.md "Score")."""
+    """``sigmoid(2d - 1)``: the original's ``softmax([d, 1 - d])[0]`` (docs/methods/fas_sgtd.md "Score")."""
     return finite_or_zero(torch.sigmoid(2.0 * depth_score(depth, mask) - 1.0))
 
 

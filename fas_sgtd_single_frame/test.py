@@ -1,10 +1,11 @@
-"""Test the FAS-SGTD single-frame network: dev and test scores, metrics.json, plots (metrics.md).
+"""Test the FAS-SGTD single-frame network: dev and test scores, metrics.json, plots (docs/metrics.md).
 
     python -m fas_sgtd_single_frame.test [--config FILE] [--checkpoint CKPT] [--out DIR] [key=value ...]
 
-Scores about ``data.test_per_video`` (6) evenly spaced frames per video, each
-``sigmoid(2d - 1)`` with ``d`` the mean predicted depth over the face mask (depth label > 0);
-a video's score is the mean of its frames. The threshold is the dev EER point, applied to test.
+Scores ``test.frames_per_video`` (6) evenly spaced frames per video, each ``sigmoid(2d - 1)``
+with ``d`` the mean predicted depth over the face (``eval.score``: the depth map > 0, or the
+face box); a video's score is the mean of its frames. The threshold is the dev EER point,
+applied to test.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 
 from fas_core.runner import test_main
 
-from .train import DEFAULTS, SingleFrameTask
+from .train import SingleFrameTask
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    return test_main(SingleFrameTask, DEFAULTS, __doc__, argv)
+    return test_main(SingleFrameTask, argv)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
-"""Train the FAS-SGTD single-frame depth network (fas_sgtd.md "Single-frame network").
+"""Train the FAS-SGTD single-frame depth network (docs/methods/fas_sgtd.md, "Single-frame network").
 
     python -m fas_sgtd_single_frame.train [--config FILE] [key=value ...]
     torchrun --nproc_per_node N -m fas_sgtd_single_frame.train --config FILE
 
 Loss ``MSE(D, G) + 0.5 * contrast_depth(D, G)`` (zero-padded contrast kernels) plus the coupled
 L2 term ``5e-4 * sum(w^2) / 2`` on conv kernels; Adam lr 1e-4, constant. Checkpoints are
-selected on dev ACER (the dev EER threshold); ``test.py`` reports test once.
+selected on dev ACER (the dev EER threshold); ``test.py`` reports test once. The network, its
+input and score rules are :data:`fas_sgtd_single_frame.method.SGTD_SINGLE`.
 """
 
 from __future__ import annotations
@@ -13,40 +14,83 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fas_core.engine import ENGINE_DEFAULTS, Task
+from fas_core.config import Typed
+from fas_core.crop import INTERPOLATIONS, TEST_CROP_SCALE
+from fas_core.engine import ENGINE_DEFAULTS
 from fas_core.losses import contrast_depth_loss
-from fas_core.runner import SplitScores, train_main
+from fas_core.prepare import Prerequisite, python_module
+from fas_core.runner import train_main
+from fas_core.scoring import VideoInfo
+from fas_core.task import Task
+from fas_core.video_data import WorkPaths
 
-from .dataset import ClipDataset, balanced_batches, data_paths, load_entries, test_items, train_items
-from .model import box_mask, build_facemapnet, single_frame_score
+from .dataset import (
+    SAMPLING_MODES,
+    TEST_SAMPLING,
+    ClipDataset,
+    balanced_batches,
+    load_entries,
+    test_items,
+    train_items,
+    window_items,
+)
+from .method import SCORE_RULES
 
 DATA_DEFAULTS: dict[str, Any] = {
-    "work": "datasets/demo_work",  # preprocessing work root: frames/, depth/, lists/
-    "frames_root": "",  # default <work>/frames
-    "depth_root": "",  # default <work>/depth
-    "lists_root": "",  # default <work>/lists (Protocol_N/{Train,Dev,Test}[_k].txt)
+    "work": "datasets/demo_work",  # preprocessing work tree: frames/, depth/, lists/
+    "frames": "",  # default <work>/frames
+    "depth": "",  # default <work>/depth
+    "lists": "",  # default <work>/lists (Protocol_N/{Train,Dev,Test}[_k].txt)
     "protocol": "1",  # 1, 2, 3_1..3_6, 4_1..4_6
     "allow_missing": False,  # skip listed videos without usable frames (else an error)
-    "image_size": 256,  # network input; the depth label is image_size / 8
+    "input_size": Typed(int, 256, low=8),  # network input; the depth label is input_size / 8
     "widen": [0.1, 0.4],  # train crop: each side widened by U(lo, hi) / 2 of the box size
-    "test_scale": 1.3,  # test crop: box scaled by this around its centre
-    "per_live": 16,  # training samples per live video per epoch
-    "per_attack": 4,  # ... per attack video (balances OULU's 1:4 live:attack ratio)
-    "train_sampling": "random",  # random: new draw every epoch; even: the original's fixed, evenly spaced list
-    "test_per_video": 6,  # frames (clips) scored per video, evenly spaced; video score = their mean
+    "test_scale": Typed(float, TEST_CROP_SCALE, low=0.1),  # test crop: box scaled by this around its centre
+    # Face crop -> input and depth crop -> label (whose > 0 is the test score's face mask) interpolations.
+    # The original: Pillow's Image.resize default for both, NEAREST before Pillow 7 of January 2020 (pil_nearest,
+    # set in the paper configs: the paper's experiments were done for CVPR 2020, submitted in November 2019),
+    # BICUBIC since (pil_bicubic). area widens the mask by up to a cell.
+    "resize_image": Typed(str, "linear", choices=INTERPOLATIONS),
+    "resize_depth": Typed(str, "area", choices=INTERPOLATIONS),
+    "per_live": Typed(int, 16, low=1),  # random / even: training samples per live video per epoch
+    "per_attack": Typed(int, 4, low=1),  # ... per attack video (balances OULU's 1:4 live:attack ratio)
+    # random: per_live / per_attack new samples per video and epoch; even: the same evenly spaced ones;
+    # windows: the original's fixed list (window_* below), each item once per epoch (set in the paper configs)
+    "train_sampling": Typed(str, "random", choices=SAMPLING_MODES),
+    "window_stride_live": Typed(int, 1, low=1),  # windows: a window starts every this many frames of a live video
+    "window_stride_attack": Typed(int, 1, low=1),  # ... of an attack video (the original's single-frame stage: 1, 1)
+    "window_cap_live": Typed(int, 16, low=1),  # a video with more windows keeps every (windows // cap)-th (fix_len)
+    "window_cap_attack": Typed(int, 4, low=1),  # ... attack videos: fix_len / 4
+    # dev/test frames (clips) per video: even: eval/test.frames_per_video spread over the video; windows: every
+    # (candidates // frames_per_video)-th from the first, as the original's test lists (set in the paper configs)
+    "test_sampling": Typed(str, "even", choices=TEST_SAMPLING),
+    "preprocess_config": "",  # when set and the data is missing: run this preprocessing config first
 }
 
 AUGMENT_DEFAULTS: dict[str, Any] = {
-    "flip": 0.5,  # probability of a horizontal flip
+    "flip": Typed(float, 0.5, low=0.0, high=1.0),  # probability of a horizontal flip
     "flip_depth": True,  # flip the depth label with the image (false: the original's bug)
-    "colour": 0.5,  # probability of clip(alpha * img + beta), alpha U(0.5, 1.5), beta randint(-40, 40)
-    "cutout": 0.5,  # probability of a zeroed square of side randint(1, cutout_max_side)
-    "cutout_max_side": 49,  # at input 256; scaled by image_size / 256
+    "colour": Typed(float, 0.5, low=0.0, high=1.0),  # clip(alpha * img + beta), alpha U(0.5,1.5), beta randint(-40,40)
+    "cutout": Typed(float, 0.5, low=0.0, high=1.0),  # probability of a zeroed square of side randint(1, max)
+    "cutout_max_side": 49,  # in crop pixels (on_crop), else at input 256 and scaled by input_size / 256
+    # true: flip, colour and cutout on the full-resolution face crop before its resize, as the original (the
+    # cutout square is 2-3x smaller on a 1080p face; set in the paper configs); false: after the resize
+    "on_crop": False,
+}
+
+EVAL_DEFAULTS: dict[str, Any] = {
+    "frames_per_video": Typed(int, 6, low=0),  # dev scoring: frames (clips) per video, evenly spaced (0: all)
+    "batch_size": Typed(int, 32, low=1),
+    "score": Typed(str, SCORE_RULES[0], choices=SCORE_RULES),  # label: mask = depth map > 0 (the original)
+}
+
+TEST_DEFAULTS: dict[str, Any] = {
+    "frames_per_video": Typed(int, 6, low=0),  # test.py: frames (clips) per video; video score = their mean
+    "depth_samples": Typed(int, 8, low=0),  # predicted maps in depth_grid.png
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -58,32 +102,29 @@ DEFAULTS: dict[str, Any] = {
         "paper_order": False,  # true: 1x1 conv before the Sobel (paper's equation); false: the released code
         "bn_momentum": 0.001,  # TF slim decay 0.999
         "bn_eps": 0.001,
-        "width": 1.0,  # channel multiplier; 1.0 is the paper's network (2,466,497 parameters)
+        "width": Typed(float, 1.0, low=0.01),  # channel multiplier; 1.0 is the paper's network (2,466,497 parameters)
     },
     "loss": {
         "contrast_weight": 0.5,
-        "contrast_padding": 1,  # FAS-SGTD's zero-padded contrast kernels (CDCN/DUM use 0)
+        "contrast_padding": Typed(int, 1, choices=(0, 1)),  # FAS-SGTD's zero-padded contrast kernels (CDCN: 0)
         "l2": 5e-4,  # coupled L2 on conv kernels: l2 * sum(w^2) / 2
     },
-    "optim": {"lr": 1e-4},  # Adam, constant
-    "test": {
-        "batch_size": 32,
-        "score_mask": "label",  # label: face mask = depth label > 0 (the original); box: face box of the crop
-        "depth_samples": 8,  # predicted maps in depth_grid.png
-    },
+    "optim": {"lr": Typed(float, 1e-4, low=0.0)},  # Adam, constant
+    "eval": EVAL_DEFAULTS,
+    "test": TEST_DEFAULTS,
 }
 
 
 class ClipTask(Task):
-    """What both FAS-SGTD stages share (fas_sgtd.md), the multi-frame one included.
+    """What both FAS-SGTD stages share, the multi-frame one included.
 
-    The clip datasets of :mod:`.dataset`, live/attack balanced batches, the checkpoint metadata,
-    the face mask used for scoring, and video scores as the mean over their clips.
+    The clip datasets of :mod:`.dataset`, live/attack balanced batches, the prerequisites and the
+    scoring datasets (a video's score is the mean over its frames or clips).
     """
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
-        self.paths = data_paths(cfg.data)
+        self.paths = WorkPaths.from_config(cfg.data)
         self._entries: dict[str, list] = {}
 
     # -- data
@@ -95,65 +136,68 @@ class ClipTask(Task):
     def clip_dataset(self, entries: list, items: list[tuple[int, list[int]]], train: bool) -> ClipDataset:
         """Training: random widened crops and augmentation; test: the box scaled by ``data.test_scale``."""
         d = self.cfg.data
+        resize = (str(d.resize_image), str(d.resize_depth))
         if train:
-            return ClipDataset(entries, items, self.paths, int(d.image_size), train=True, aug_cfg=self.cfg.augment,
-                               widen=tuple(d.widen), test_scale=float(d.test_scale))
-        return ClipDataset(entries, items, self.paths, int(d.image_size), train=False, test_scale=float(d.test_scale))
+            return ClipDataset(entries, items, self.paths, int(d.input_size), train=True, aug_cfg=self.cfg.augment,
+                               widen=tuple(d.widen), test_scale=float(d.test_scale), resize=resize)
+        return ClipDataset(entries, items, self.paths, int(d.input_size), train=False, test_scale=float(d.test_scale),
+                           resize=resize)
+
+    def training_items(self, entries: list, length: int = 1, interval: int = 1) -> list[tuple[int, list[int]]] | None:
+        """The original's fixed window list when ``data.train_sampling`` is ``windows``, else None (every candidate)."""
+        d = self.cfg.data
+        if str(d.train_sampling) != "windows":
+            return None
+        return window_items(entries, length, interval, (int(d.window_stride_live), int(d.window_stride_attack)),
+                            (int(d.window_cap_live), int(d.window_cap_attack)))
+
+    def checkpoint_extra(self) -> dict[str, Any]:
+        """How faces and depth maps were resized (the face mask of the score depends on it)."""
+        return {"resize_image": str(self.cfg.data.resize_image), "resize_depth": str(self.cfg.data.resize_depth)}
 
     def batches_fn(self, dataset: ClipDataset):
         d = self.cfg.data
         return balanced_batches(dataset.items, dataset.entries, int(d.per_live), int(d.per_attack),
                                 int(self.cfg.train.batch_size), str(d.train_sampling))
 
-    def checkpoint_meta(self) -> dict[str, Any]:
-        s = int(self.cfg.data.image_size)
-        return {"method": self.name, "input_size": s, "depth_size": s // 8,
-                "normalisation": {"mean": [127.5] * 3, "std": [255.0] * 3, "rgb": True},
-                "crop_scale": float(self.cfg.data.test_scale)}
+    def sample_groups(self, dataset: ClipDataset) -> list[int]:
+        """Live or attack: an unreadable sample's stand-in keeps the batch's live/attack balance."""
+        return [int(dataset.entries[vi].label) for vi, _ in dataset.items]
 
-    # -- scoring
-    def score_mask(self, mask: torch.Tensor) -> torch.Tensor:
-        kind = str(self.cfg.test.score_mask)
-        if kind == "label":
-            return mask
-        if kind == "box":
-            m = box_mask(mask.shape[-1], float(self.cfg.data.test_scale), mask.device)
-            return m.expand_as(mask)
-        raise ValueError(f"test.score_mask must be 'label' or 'box', got {kind!r}")
+    def prerequisites(self) -> list[Prerequisite]:
+        d = self.cfg.data
+        command = python_module("data.preprocess", "--config", str(d.preprocess_config) or "CONFIG",
+                                f"work_root={self.paths.work}")
+        return [Prerequisite(p, command, "the preprocessed data", bool(d.preprocess_config))
+                for p in (self.paths.depth, self.paths.list_file(str(d.protocol), "train"))]
 
-    def predict_batch(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Clip scores ``[B]`` and depth maps ``[B, h, w]`` (model in eval mode)."""
+    def scoring_items(self, split: str, frames_per_video: int) -> list[tuple[int, list[int]]]:
         raise NotImplementedError
 
-    @torch.no_grad()
-    def score_split(self, model: nn.Module, split: str) -> SplitScores:
-        return score_dataset(self, model, self.test_dataset(split))
-
-    def evaluate(self, model: nn.Module, split: str) -> list[tuple[str, float, int, str | None]]:
-        return self.score_split(model, split).rows
+    def scoring_dataset(self, split: str, frames_per_video: int) -> tuple[ClipDataset, list[VideoInfo]]:
+        entries = self.entries(split)
+        dataset = self.clip_dataset(entries, self.scoring_items(split, frames_per_video), train=False)
+        return dataset, [VideoInfo(e.video, int(e.label), e.species) for e in entries]
 
 
 class SingleFrameTask(ClipTask):
-    """The single-frame stage for :func:`fas_core.engine.train`."""
+    """The single-frame stage: one-frame clips, the depth loss and the L2 term."""
 
-    name = "sgtd_single"
+    method_name = "sgtd_single"
+    defaults = DEFAULTS
+    default_config = "fas_sgtd_single_frame/configs/demo.yaml"
+    description = "Train or test the FAS-SGTD single-frame network (RSGB / FaceMapNet)."
 
-    # -- data
     def train_dataset(self) -> ClipDataset:
         entries = self.entries("train")
-        return self.clip_dataset(entries, train_items(entries), train=True)
+        items = self.training_items(entries)
+        return self.clip_dataset(entries, train_items(entries) if items is None else items, train=True)
 
-    def test_dataset(self, split: str) -> ClipDataset:
-        entries = self.entries(split)
-        items, _ = test_items(entries, int(self.cfg.data.test_per_video))
-        return self.clip_dataset(entries, items, train=False)
+    def scoring_items(self, split: str, frames_per_video: int) -> list[tuple[int, list[int]]]:
+        return test_items(self.entries(split), frames_per_video, str(self.cfg.data.test_sampling))
 
-    # -- model and optimisation
-    def build_model(self) -> nn.Module:
-        return build_facemapnet(self.cfg.model)
-
-    def build_optimizer(self, model: nn.Module):
-        return torch.optim.Adam(model.parameters(), lr=float(self.cfg.optim.lr)), None
+    def score_batch(self, model: nn.Module, batch: dict[str, Any], device: torch.device):
+        return super().score_batch(model, {**batch, "image": batch["image"][:, 0]}, device)
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], step: int):
         x = batch["image"][:, 0]
@@ -173,50 +217,9 @@ class SingleFrameTask(ClipTask):
         writer.add_images("depth/pred", pred.clamp(0, 1), step)
         writer.add_images("depth/label", batch["depth"][:4, 0], step)
 
-    def load_released(self, path: str) -> tuple[dict, dict]:
-        """A TF single-frame checkpoint of the original code for ``test.py --released``."""
-        from .convert_tf import load_released
-
-        return load_released(path, stage="single")
-
-    # -- scoring
-    def predict_batch(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Frame scores ``[B]`` and depth maps ``[B, h, w]`` (model in eval mode)."""
-        depth = model(batch["image"][:, 0])
-        return single_frame_score(depth, self.score_mask(batch["mask"][:, 0])), depth[:, 0]
-
-
-@torch.no_grad()
-def score_dataset(task: Any, model: nn.Module, dataset: ClipDataset) -> SplitScores:
-    """Score every item with ``task.predict_batch``; video score = mean of its items (fas_sgtd.md)."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    loader = torch.utils.data.DataLoader(dataset, batch_size=int(task.cfg.test.batch_size), shuffle=False,
-                                         num_workers=int(task.cfg.train.num_workers))
-    per_video: dict[int, list[float]] = {}
-    frame_rows: list[tuple[str, int, float, int]] = []
-    samples: dict[int, list[tuple[np.ndarray, str]]] = {0: [], 1: []}
-    n_samples = int(task.cfg.test.depth_samples)
-    for batch in loader:
-        batch = {k: v.to(device) for k, v in batch.items()}
-        scores, depths = task.predict_batch(model, batch)
-        for j in range(len(scores)):
-            vi, s = int(batch["video"][j]), float(scores[j])
-            entry = dataset.entries[vi]
-            per_video.setdefault(vi, []).append(s)
-            frame_rows.append((entry.video, int(batch["frame"][j]), s, entry.label))
-            if len(samples[entry.label]) < (n_samples + 1) // 2 and len(per_video[vi]) == 1:
-                title = f"{entry.video} {'live' if entry.label else entry.species} {s:.2f}"
-                samples[entry.label].append((depths[j].float().cpu().numpy(), title))
-    model.train(was_training)
-    rows = [(dataset.entries[vi].video, float(np.mean(v)), dataset.entries[vi].label, dataset.entries[vi].species)
-            for vi, v in per_video.items()]
-    return SplitScores(rows=rows, frame_rows=frame_rows, depth_samples=samples[1] + samples[0])
-
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    return train_main(SingleFrameTask, DEFAULTS, __doc__, argv)
+    return train_main(SingleFrameTask, argv)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Train the FAS-SGTD single-frame network (fas_sgtd.md).
+# Train the FAS-SGTD single-frame network.
 #   bash fas_sgtd_single_frame/train.sh [N] [--config FILE] [key=value ...]
-# N (or NPROC=N): start N DDP processes with torchrun (one per GPU); default: one plain process.
-# Without --config the demo runs: configs/demo.yaml on the synthetic data in datasets/demo_work,
-# which scripts/preprocess.sh generates first when it is missing. See scripts/launch.sh.
+# Without --config: the module's default experiment (configs/demo.yaml, the synthetic demo data,
+# which is made first when missing). See `python -m fas_sgtd_single_frame.train --help` for every config key.
+# N (or NPROC=N): N DDP processes with torchrun; NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT for
+# several machines (scripts/launch.sh). Rerunning the same command resumes from <train.run_dir>/last.pt.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/launch.sh
-demo_prerequisites() { need_demo_data sgtd_single lists/Protocol_1/Train.txt; }
-launch_train fas_sgtd_single_frame.train fas_sgtd_single_frame/configs/demo.yaml "$@"
+launch_train fas_sgtd_single_frame.train "$@"

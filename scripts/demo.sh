@@ -63,4 +63,4 @@ python scripts/results_table.py \
   "FAS-SGTD multi-frame=$runs/sgtd_multi/test/metrics.json"
 echo
 echo "demo finished in $(( $(date +%s) - start )) s. Plots, score files and model cards: $runs/*/test/;"
-echo "TensorBoard: tensorboard --logdir $runs"
+echo "TensorBoard: tensorboard --logdir $(printf '%q' "$runs")"

@@ -14,7 +14,8 @@
 #   --dum-config FILE          default dum/configs/demo.yaml
 #   --work DIR                 preprocessing work root (default: the preprocessing config's work_root)
 #   --runs DIR                 run folders (default work_dirs/pipeline)
-#   --num-pairs N              generated pairs (default 200)
+#   --num-pairs N              generated pairs (default: the DSDG config's generate.preset: 200 for the
+#                              demo, 350 live + 350 spoof videos of 99 frames for dsdg/configs/oulu_p1.yaml)
 #   --dsdg-iters N             generator steps (default: the DSDG config's train.max_iters)
 #   --dum-iters N              DUM steps (default: the DUM config's train.max_iters)
 #   --identity-net CKPT        LightCNN-29 v2 checkpoint: identity losses on
@@ -31,7 +32,7 @@ dsdg_config="dsdg/configs/demo.yaml"
 dum_config="dum/configs/demo.yaml"
 work=""
 runs="work_dirs/pipeline"
-num_pairs=200
+num_pairs=""
 dsdg_iters=""
 dum_iters=""
 compare=0
@@ -63,7 +64,7 @@ else  # the preprocessing config's work root, handed to every later stage
   work="$(python -c "import sys; from data.preprocess import DEFAULTS; from fas_core.config import load_config
 print(load_config(DEFAULTS, sys.argv[1]).work_root)" "$pre_config")"
 fi
-dsdg_args=("train.run_dir=$runs/dsdg" "data.work_root=$work")
+dsdg_args=("train.run_dir=$runs/dsdg" "data.work=$work")
 dum_common=("data.work=$work")
 gen_out="$work/dsdg_generated"
 [ -n "$dsdg_iters" ] && dsdg_args+=("train.max_iters=$dsdg_iters")
@@ -132,8 +133,9 @@ else
   bash dsdg/train.sh --config "$dsdg_config" "${dsdg_args[@]}"
 fi
 
-stage "generate $num_pairs pairs -> $gen_out"
-bash dsdg/generate.sh --run-dir "$runs/dsdg" --out "$gen_out" --num-pairs "$num_pairs"
+stage "generate pairs (${num_pairs:-as many as generate.preset of the DSDG config says}) -> $gen_out"
+bash dsdg/generate.sh --run-dir "$runs/dsdg" --out "$gen_out" ${num_pairs:+--num-pairs "$num_pairs"}
+num_pairs="$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['pairs'])" "$gen_out/summary.json")"
 
 train_and_test_dum dum_real_gen "${gen_args[@]}"
 if [ "$compare" -eq 1 ]; then

@@ -18,6 +18,7 @@ if str(ROOT) not in sys.path:
 
 from fas_core import fileio  # noqa: E402
 
+DEFAULTS_ONLY = str(ROOT / "tests" / "defaults_only.yaml")  # --config that keeps a method's DEFAULTS
 FRAME_SIZE = (96, 128)  # H, W of the fake full frames
 BOX = (40, 24, 48, 48)  # x, y, w, h of the face in every fake frame
 CROP_SIZE = 64

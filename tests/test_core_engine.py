@@ -9,7 +9,15 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from fas_core.config import load_config
-from fas_core.engine import ENGINE_DEFAULTS, SeededBatchSampler, Task, train
+from fas_core.engine import ENGINE_DEFAULTS, SeededBatchSampler, train
+from fas_core.errors import UserError
+from fas_core.method import Method
+from fas_core.methods import register
+from fas_core.task import Task
+
+# The engine only needs a method's name and record; the toy network is the task's own.
+register("engine_toy", Method(name="engine_toy", build=lambda args: nn.Identity(), default_model_args={},
+                              task="tests.test_core_engine:ToyTask"))
 
 
 class NoisyDataset(Dataset):
@@ -26,8 +34,11 @@ class NoisyDataset(Dataset):
 
 
 class ToyTask(Task):
-    name = "toy"
+    method_name = "engine_toy"
     crash_at: int | None = None
+
+    def input_spec(self):
+        return self.method.input_spec(8)
 
     def build_model(self):
         torch.manual_seed(0)
@@ -100,5 +111,5 @@ def test_kill_and_resume_gives_identical_weights(tmp_path):
 
 def test_too_small_dataset_is_a_clear_error(tmp_path):
     cfg = _cfg(tmp_path / "r", batch_size=50)
-    with pytest.raises(ValueError, match="gives no full batch of 50"):
+    with pytest.raises(UserError, match="gives no full batch of 50"):
         train(ToyTask(cfg), cfg)

@@ -89,6 +89,8 @@ def test_crop_sizes_and_video_failures(tmp_path):
     (frames / "1_1_02_1" / ".done").unlink()
     s = crop_all(frames, depth, tmp_path / "crops", scale=1.0, size=64, depth_size=16)
     assert s["videos_processed_now"] == 2 and s["faces"] == 2 and s["failures"] == {"no_frames": 1}
+    with pytest.raises(ValueError, match="jpeg_quality must be an integer in 1..100, got 101"):
+        crop_all(frames, depth, tmp_path / "crops_q", quality=101)
 
 
 def test_crop_cli_errors(tmp_path):
@@ -143,6 +145,8 @@ def test_kill_then_rerun_is_byte_identical(tmp_path):
     rerun = subprocess.run(cmd + ["--out", str(resumed)], cwd=ROOT, check=True, capture_output=True, text=True)
     assert f"already done {done_at_kill})" in rerun.stdout
     a, b = tree_bytes(clean), tree_bytes(resumed)
-    assert len(a) == n_videos * (6 * 2 + 1)  # face + depth per frame, .done per video
+    assert len(a) == n_videos * (6 * 2 + 1) + 1  # face + depth per frame, .done per video, the stage lock
+    assert a[".stage.lock"] == b"" and b[".stage.lock"] == b""  # released: names no holder
+    assert "taking over the lock" in rerun.stderr  # the killed run could not clear its name
     assert sorted(a) == sorted(b)
     assert all(a[k] == b[k] for k in a)

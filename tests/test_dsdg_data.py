@@ -1,4 +1,4 @@
-"""DSDG training pairs: same-subject pairing, spoof types, crops, face geometry (dsdg.md, Training)."""
+"""DSDG training pairs: same-subject pairing, spoof types, crops, face geometry (docs/methods/dsdg.md, Training)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DSDG losses against their formulas on small hand-computed tensors (dsdg.md, Losses)."""
+"""DSDG losses against their formulas on small hand-computed tensors (docs/methods/dsdg.md, Losses)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DSDG networks and LightCNN-29 v2: parameter counts, state-dict layout, checkpoint loading (dsdg.md)."""
+"""DSDG networks and LightCNN-29 v2: parameter counts, state-dict layout, checkpoint loading (docs/methods/dsdg.md)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,20 @@ def test_resblock_is_three_convs_and_matches_its_formula() -> None:
     want = lrelu(inorm(torch.conv2d(h, block.conv2.weight, padding=1) + torch.conv2d(x, block.shortcut.weight),
                        eps=1e-3), 0.2)
     torch.testing.assert_close(block(x), want)
+
+
+def test_resblock_adds_the_shortcut_before_the_second_norm_as_the_original_code() -> None:
+    """The original's ``relu2(bn2(conv2(out) + identity))``; adding after the norm would give other values."""
+    torch.manual_seed(0)
+    block = ResBlock(3, 3)  # identity shortcut
+    x = torch.randn(1, 3, 6, 6) * 4.0 + 2.0  # far from zero mean / unit variance: the norm changes x a lot
+    inorm = torch.nn.functional.instance_norm
+    lrelu = torch.nn.functional.leaky_relu
+    h = lrelu(inorm(torch.conv2d(x, block.conv1.weight, padding=1), eps=1e-3), 0.2)
+    before = lrelu(inorm(torch.conv2d(h, block.conv2.weight, padding=1) + x, eps=1e-3), 0.2)
+    after = lrelu(inorm(torch.conv2d(h, block.conv2.weight, padding=1), eps=1e-3) + x, 0.2)
+    torch.testing.assert_close(block(x), before)
+    assert float((block(x) - after).detach().abs().max()) > 0.5
 
 
 def test_dsdg_forward_shapes_and_sampling() -> None:

@@ -1,4 +1,4 @@
-"""DSDG training (engine, resume, identity-net switch) and generation into DUM's inputs (dsdg.md)."""
+"""DSDG training (engine, resume, identity-net switch) and generation into DUM's inputs (docs/methods/dsdg.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import DEFAULTS_ONLY
 
 from dsdg import generate as G
 from dsdg import train as T
@@ -24,9 +25,9 @@ COLLAPSE_FLOOR = 0.01
 
 
 def _argv(fake_work, run_dir: Path, iters: int) -> list[str]:
-    return [f"data.work_root={fake_work['root']}", "data.source=frames", f"train.run_dir={run_dir}",
-            f"train.max_iters={iters}", "train.batch_size=1", "train.log_every=1", "train.image_every=2",
-            "train.ckpt_every=100", "eval.pairs=1", "eval.grid_samples=1", "loss.warmup_steps=1"]
+    return ["--config", DEFAULTS_ONLY, f"data.work={fake_work['root']}", "data.source=frames",
+            f"train.run_dir={run_dir}", f"train.max_iters={iters}", "train.batch_size=1", "train.log_every=1",
+            "train.image_every=2", "train.ckpt_every=100", "eval.pairs=1", "eval.grid_samples=1", "loss.warmup_steps=1"]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_training_improves_reconstruction_and_resumes(trained, fake_work, capsys
     run_dir = trained["run_dir"]
     assert trained["summary"]["step"] == 1
     state = ckpt.load_file(run_dir / "last.pt")
-    assert state["step"] == 1 and state["meta"]["method"] == "dsdg" and state["meta"]["hdim"] == 128
+    assert state["step"] == 1 and state["method"] == "dsdg" and state["model_args"]["hdim"] == 128
     assert {k.split(".")[0] for k in state["model"]} == {"enc_live", "enc_spoof", "decoder", "classifier"}
     assert "enabled: false" in (run_dir / "config.yaml").read_text()
     # a second call with a larger budget resumes at step 1 and runs one more step
@@ -73,7 +74,7 @@ def test_step_with_identity_net_and_frozen_classifier(fake_work, tmp_path) -> No
     torch.manual_seed(0)
     official = {f"module.{k}": v for k, v in LightCNN29v2().state_dict().items()}
     torch.save({"state_dict": official}, tmp_path / "lightcnn.pth")
-    cfg = load_config(T.DEFAULTS, None, [f"data.work_root={fake_work['root']}", "data.source=frames",
+    cfg = load_config(T.DEFAULTS, None, [f"data.work={fake_work['root']}", "data.source=frames",
                                           f"identity_net.checkpoint={tmp_path / 'lightcnn.pth'}",
                                           "model.freeze_classifier=true", "train.batch_size=1"])
     task = T.DSDGTask(cfg)
@@ -158,3 +159,23 @@ def test_generated_pairs_are_not_collapsed(trained) -> None:
             assert float(half.std(dim=0).mean()) > COLLAPSE_FLOOR
         assert float(x.std(dim=0).mean()) < 0.5  # and not noise outside [0, 1]
     assert np.isfinite(float(x.mean()))
+
+
+def test_generation_volume_presets(trained, tmp_path) -> None:
+    """The paper preset is the original DUM list's volume: 350 live + 350 spoof videos of 99 frames."""
+    def volume(preset, config, *given):
+        args = G.build_parser().parse_args((["--preset", preset] if preset else []) + list(given))
+        return G.resolve_volume(args, config), args.num_pairs, args.frames_per_video
+
+    assert volume("paper", {}) == ("paper", 34_650, 99) and 34_650 // 99 == 350
+    assert volume(None, {"generate": {"preset": "paper"}}) == ("paper", 34_650, 99)  # the training config's
+    assert volume(None, {}) == ("demo", 200, 10)  # a generator trained before the key existed
+    assert volume(None, {"generate": {"preset": "paper"}}, "--num-pairs", "5")[1:] == (5, 99)
+    paper = load_config(T.DEFAULTS, str(Path(T.__file__).parent / "configs" / "oulu_p1.yaml"))
+    demo = load_config(T.DEFAULTS, str(Path(T.__file__).parent / "configs" / "demo.yaml"))
+    assert (paper.generate.preset, demo.generate.preset) == ("paper", "demo")
+    # A run of the demo config: its preset fills what is not given (videos of 10 pairs).
+    out = tmp_path / "gen"
+    assert G.main(["--run-dir", str(trained["run_dir"]), "--out", str(out), "--num-pairs", "2", "--no-detect"]) == 0
+    settings = fileio.read_json(out / "summary.json")["settings"]
+    assert (settings["num_pairs"], settings["frames_per_video"]) == (2, 10)

@@ -92,7 +92,7 @@ def test_train_then_test_writes_metrics(fake_work, full_run):
     assert (run_dir / "last.pt").is_file() and (run_dir / "best.pt").is_file()
     assert any((run_dir / "tb").iterdir())
     last = ckpt.load_file(run_dir / "last.pt")
-    assert last["step"] == N_ITERS and last["meta"]["input_size"] == 24 and last["meta"]["method"] == "cdcn_u"
+    assert last["step"] == N_ITERS and last["input"]["size"] == 24 and last["method"] == "cdcn_u"
 
     out = run("dum.test", common(fake_work["root"], run_dir)).stdout
     metrics = json.loads((run_dir / "test" / "metrics.json").read_text())
@@ -103,7 +103,7 @@ def test_train_then_test_writes_metrics(fake_work, full_run):
     assert lines[0].split()[0] == "1_3_36_1"  # names stay strings, one line per video
     for name in ("dev_scores.txt", "roc.png", "hist.png", "depth_grid.png", "model_card.md"):
         assert (run_dir / "test" / name).is_file(), name
-    assert ckpt.read_meta(run_dir / "best.pt")["threshold"] == pytest.approx(metrics["threshold"])
+    assert ckpt.load_file(run_dir / "best.pt")["threshold"] == pytest.approx(metrics["threshold"])
     assert "ACER" in out
 
 
@@ -153,5 +153,5 @@ def test_test_cli_loads_a_released_checkpoint(fake_work, tmp_path):
     figures = test_main(common(fake_work["root"], tmp_path / "unused") + ["--released", str(path), "--out", str(out)])
     assert (out / "metrics.json").is_file() and 0.0 <= figures["ACER"] <= 1.0
     converted = ckpt.load_file(out / "converted.pt")
-    assert converted["meta"]["method"] == "cdcn_u" and converted["meta"]["threshold"] == figures["threshold"]
+    assert converted["method"] == "cdcn_u" and converted["threshold"] == figures["threshold"]
     assert torch.equal(converted["model"]["mu_head.0.weight"], released_state()["module.mu_head.0.weight"])

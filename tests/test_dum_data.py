@@ -41,7 +41,7 @@ def test_flip_moves_image_and_depth_together():
     face = rng.integers(0, 256, (32, 32, 3)).astype(np.uint8)
     depth = np.zeros((4, 4), np.uint8)
     depth[:, 0] = 200  # a left-side ridge
-    aug = dd.AugmentConfig(brightness=0.0, gamma=(1.0, 1.0), erasing_p=0.0, flip_p=1.0, cutout_max_side=1)
+    aug = dd.AugmentConfig(brightness=0.0, gamma=(1.0, 1.0), erasing=0.0, flip=1.0, cutout_max_side=1)
     img, dep = dd.augment_sample(face, depth, rng, aug)
     assert np.array_equal(dep, depth[:, ::-1]) and dep[:, 3].min() == 200
     differs = np.any(img != face[:, ::-1].astype(np.float32), axis=2)
@@ -106,9 +106,9 @@ def test_resize_mode_is_checked(fake_work):
     with pytest.raises(ValueError, match="data.resize must be one of linear, area"):
         dd.build_train_set(cfg_for(fake_work["root"], **{"data.resize": "cubic"}))
     # 64 -> 24 (at exactly half size cv2's bilinear equals area averaging)
-    area = dd.build_train_set(cfg_for(fake_work["root"], **{"data.resize": "area", "aug.enabled": False,
+    area = dd.build_train_set(cfg_for(fake_work["root"], **{"data.resize": "area", "augment.enabled": False,
                                                              "data.input_size": 24}))
-    linear = dd.build_train_set(cfg_for(fake_work["root"], **{"aug.enabled": False, "data.input_size": 24}))
+    linear = dd.build_train_set(cfg_for(fake_work["root"], **{"augment.enabled": False, "data.input_size": 24}))
     a, b = area[(0, 1)], linear[(0, 1)]
     assert torch.equal(a["depth"], b["depth"])  # the label is always averaged when shrunk
     assert not torch.equal(a["image"], b["image"])

@@ -1,4 +1,4 @@
-"""DUM losses against the formulas written out element by element (cdcn_dum.md, "DUM on CDCN")."""
+"""DUM losses against the formulas written out element by element (docs/methods/dum.md, "DUM on CDCN")."""
 
 from __future__ import annotations
 

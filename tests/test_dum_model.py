@@ -8,12 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dum.inference import build_model as build_for_meta
-from dum.inference import frame_scores, load_released, score_faces
+from dum.method import CDCN_U, frame_scores
 from dum.model import build_model, set_literal
 from fas_core import checkpoint as ckpt
 from fas_core.fuse import fuse_for_inference
 from fas_core.layers import CDConv2d
+from fas_core.methods import restore
 
 torch.set_num_threads(1)
 
@@ -150,9 +150,11 @@ def test_released_checkpoint_loads_and_matches_hand_built_model(tmp_path):
     state = released_state()
     path = tmp_path / "CDCN_U_P1.pkl"
     torch.save(state, path)  # DataParallel state_dict, as released
-    loaded, meta = load_released(path)
-    assert meta["method"] == "cdcn_u" and meta["input_size"] == 256
-    model = build_for_meta(meta)
+    restored = restore(path, "cdcn_u")
+    assert restored.record.method == "cdcn_u" and restored.record.input.size == 256
+    assert restored.record.score_rule == "sum_mu_over_sum_map"  # a release is scored with the original rule
+    model = CDCN_U.build(restored.record.model_args)
+    loaded, _ = CDCN_U.load_released(str(path))
     report = ckpt.load_weights(model, loaded)
     assert report == {"missing": [], "unexpected": [], "mis_shaped": []}
     model.eval()
@@ -160,7 +162,7 @@ def test_released_checkpoint_loads_and_matches_hand_built_model(tmp_path):
     with torch.no_grad():
         mu, _ = model(x)
         expected = reference_forward(ckpt.strip_prefix(state), x)
-        scores, depth = score_faces(model, x)
+        scores, depth = CDCN_U.score(model, x, None, "masked_mean_mu")
     assert torch.allclose(mu, expected, atol=1e-4 * expected.abs().max().item())
     assert torch.allclose(depth, mu) and torch.allclose(scores, mu.flatten(1).mean(1))
 

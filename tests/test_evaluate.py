@@ -1,4 +1,4 @@
-"""Score files, the evaluation command and the test report (spec: metrics.md)."""
+"""Score files, the evaluation command and the test report (spec: docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -116,12 +116,17 @@ def test_frame_scores_round_trip_and_average(tmp_path):
 
 
 # ----------------------------------------------------------------------------- evaluation command
+def _table_line(stdout: str, label: str) -> str:
+    return next(ln for ln in stdout.splitlines() if ln.startswith(label))
+
+
 def test_cli_end_to_end(tmp_path):
     dev = _write(tmp_path / "dev.txt", DEV_LINES)
     test = _write(tmp_path / "test.txt", TEST_LINES)
     out_json, plot_dir = tmp_path / "m.json", tmp_path / "plots"
     r = subprocess.run([sys.executable, "-m", "fas_core.evaluate", str(dev), str(test), "--json", str(out_json),
-                        "--plots", str(plot_dir)], cwd=REPO, capture_output=True, text=True, timeout=120)
+                        "--plots", str(plot_dir), "--resamples", "500", "--seed", "2"],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "APCER_pooled" in r.stdout and "dev EER" in r.stdout and "0.6" in r.stdout
     m = json.loads(out_json.read_text())
@@ -129,6 +134,49 @@ def test_cli_end_to_end(tmp_path):
     assert m["files"] == {"dev": str(dev), "test": str(test)}
     for name in ("roc.png", "det.png", "hist.png"):
         assert _is_png(plot_dir / name), name
+    # every interval is in the JSON with its settings, and the printed table shows the same numbers
+    b = m["bootstrap"]
+    assert (b["resamples"], b["seed"], b["level"], b["threshold"], b["method"]) == (500, 2, 0.95, "dev_resampled",
+                                                                                   "percentile")
+    assert "95% CI" in r.stdout and "500 resamples (seed 2)" in r.stdout
+    for key, label in (("APCER", "APCER (worst"), ("BPCER", "BPCER"), ("ACER", "ACER"), ("HTER", "HTER ="),
+                       ("EER_test", "EER_test"), ("EER_dev", "EER_dev")):
+        lo, hi = m[f"{key}_ci"]
+        assert 0.0 <= lo <= hi <= 1.0
+        assert f"[{100 * lo:.2f}, {100 * hi:.2f}]" in _table_line(r.stdout, label), key
+    lo, hi = m["AUC_ci"]
+    assert f"[{lo:.4f}, {hi:.4f}]" in _table_line(r.stdout, "AUC")
+    assert set(m["APCER_per_species_ci"]) == {"print", "replay"}
+
+
+def test_cli_separated_scores_give_zero_width_intervals(tmp_path, capsys):
+    # dev live 0.7-0.9 above every attack: every dev-resample threshold is in 0.7..0.9, where all
+    # test videos are classified right
+    dev = _write(tmp_path / "dev.txt", ["1_1_21_1 0.9 1", "1_1_22_1 0.7 1", "1_1_21_2 0.2 0", "1_1_21_4 0.3 0"])
+    test = _write(tmp_path / "test.txt", ["1_3_36_1 0.95 1", "1_3_37_1 0.91 1", "1_3_36_2 0.1 0",
+                                          "1_3_37_3 0.5 0", "1_3_36_4 0.6 0", "1_3_37_5 0.0 0"])
+    assert evaluate.main([str(dev), str(test), "--json", str(tmp_path / "m.json")]) == 0
+    out = capsys.readouterr().out
+    assert "1000 resamples (seed 0)" in out  # the defaults
+    assert "0.00%  [0.00, 0.00]" in _table_line(out, "ACER")
+    assert "1.0000  [1.0000, 1.0000]" in _table_line(out, "AUC")
+    m = json.loads((tmp_path / "m.json").read_text())
+    for key in ("APCER", "APCER_pooled", "BPCER", "ACER", "HTER", "EER_test"):
+        assert m[f"{key}_ci"] == [0.0, 0.0], key
+    assert m["AUC_ci"] == [1.0, 1.0]
+
+
+def test_cli_without_intervals_and_bad_settings(tmp_path, capsys):
+    dev = _write(tmp_path / "dev.txt", DEV_LINES)
+    test = _write(tmp_path / "test.txt", TEST_LINES)
+    assert evaluate.main([str(dev), str(test), "--resamples", "0", "--json", str(tmp_path / "m.json")]) == 0
+    assert "no confidence intervals" in capsys.readouterr().out
+    m = json.loads((tmp_path / "m.json").read_text())
+    _check_hand_values(m)
+    assert "bootstrap" not in m and not [k for k in m if k.endswith("_ci")]
+    assert evaluate.main([str(dev), str(test), "--level", "95"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "level" in err and "95" in err
 
 
 def test_cli_folds_mean_std(tmp_path, capsys):
@@ -197,10 +245,22 @@ def test_write_test_report(tmp_path):
     assert back.species[4:] == ["print", "print", "replay", "replay"]
     assert scores.read_frame_scores(out / "frame_scores.txt") == frames
     card_text = (out / "model_card.md").read_text()
+    lo, hi = m["ACER_ci"]
     for needle in ("# Model card: CDCN++ + DUM", "synthetic OULU-NPU (demo)", "`lr`: `0.0001`", "threshold: `0.6`",
-                   "| APCER (worst species) | 50.00% | dev EER |", "| ACER | 50.00% | dev EER |",
-                   "python -m dum.test --config x.yaml"):
+                   "| APCER (worst attack species) | 50.00% | [", "| figure | value | 95% CI | threshold |",
+                   f"| ACER = (APCER + BPCER)/2 | 50.00% | [{100 * lo:.2f}, {100 * hi:.2f}] | dev EER |",
+                   "1000 resamples (seed 0)", "python -m dum.test --config x.yaml"):
         assert needle in card_text, needle
+    assert m["bootstrap"]["resamples"] == 1000 and m["bootstrap"]["threshold"] == "dev_resampled"
+
+
+def test_write_test_report_without_intervals(tmp_path):
+    m = report.write_test_report(tmp_path, _rows(DEV_LINES), _rows(TEST_LINES), bootstrap=None)
+    _check_hand_values(m)
+    assert not [k for k in m if k.endswith("_ci")]
+    card_text = (tmp_path / "model_card.md").read_text()
+    assert "| ACER = (APCER + BPCER)/2 | 50.00% |  | dev EER |" in card_text
+    assert "no confidence intervals" in card_text
 
 
 def test_report_rejects_inconsistent_rows(tmp_path):

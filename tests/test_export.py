@@ -15,11 +15,17 @@ from torch import nn
 
 from fas_core import checkpoint as ckpt
 from fas_core import export
-from fas_core.methods import method_module
-from fas_core.predict import LoadedModel, UsageError, load_model
+from fas_core.inference.loading import LoadedModel, UsageError, load_model
+from fas_core.methods import get_method
 
 SIZE = 32
 TOL = 1e-4
+
+
+def build_first_format(method: str, meta: dict) -> torch.nn.Module:
+    """The network of a checkpoint in the first format (everything under ``meta``), as the loader rebuilds it."""
+    m = get_method(method)
+    return m.build(m.legacy(meta)[0])
 
 
 def make_checkpoint(path, method: str, threshold: float = 0.42):
@@ -27,7 +33,7 @@ def make_checkpoint(path, method: str, threshold: float = 0.42):
     meta = {"method": method, "config": {}, "input_size": SIZE, "crop_scale": 1.3, "threshold": threshold,
             "normalisation": {"mean": [127.5] * 3, "std": [std] * 3, "rgb": True}}
     torch.manual_seed(0)
-    model = method_module(method).build_model(meta)
+    model = build_first_format(method, meta)
     bns = [m for m in model.modules() if hasattr(m, "running_mean")]
     for bn in bns:
         bn.momentum = 1.0

@@ -1,4 +1,4 @@
-"""ISO/IEC 30107-3 figures checked against values worked out by hand (spec: metrics.md)."""
+"""ISO/IEC 30107-3 figures checked against values worked out by hand (spec: docs/metrics.md)."""
 
 from __future__ import annotations
 

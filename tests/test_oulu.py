@@ -1,4 +1,4 @@
-"""OULU-NPU names, protocol rules (data.md table), list IO and the make_lists CLI."""
+"""OULU-NPU names, protocol rules (docs/data.md table), list IO and the make_lists CLI."""
 
 from __future__ import annotations
 

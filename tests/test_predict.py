@@ -18,8 +18,11 @@ import torch
 from skimage import data
 
 from fas_core import checkpoint as ckpt
-from fas_core import predict
-from fas_core.methods import method_module
+from fas_core.inference.cli import EXIT_ERROR, EXIT_NO_FACE, EXIT_OK, main
+from fas_core.inference.loading import load_model
+from fas_core.inference.predictor import Predictor
+from fas_core.inference.preprocess import crop_faces, normalise
+from fas_core.methods import get_method
 
 SIZE = 64
 THRESHOLD = 0.05
@@ -30,10 +33,16 @@ LINE = re.compile(r"^(?P<input>\S+)(?: (?P<what>frame|clip)=(?P<frame>\d+))? fac
                   r"box=(?P<box>[\d,-]+) confidence=(?P<conf>[\d.]+)$")
 
 
+def build_first_format(method: str, meta: dict) -> torch.nn.Module:
+    """The network of a checkpoint in the first format (everything under ``meta``), as the loader rebuilds it."""
+    m = get_method(method)
+    return m.build(m.legacy(meta)[0])
+
+
 def calibrated(method: str, meta: dict, example: torch.Tensor) -> torch.nn.Module:
     """The method's network with BatchNorm statistics of ``example`` (sane activations), eval mode."""
     torch.manual_seed(0)
-    model = method_module(method).build_model(meta)
+    model = build_first_format(method, meta)
     bns = [m for m in model.modules() if hasattr(m, "running_mean")]
     for bn in bns:
         bn.momentum = 1.0  # running statistics := this batch's
@@ -54,7 +63,7 @@ def make_checkpoint(path: Path, method: str = "cdcn_u", threshold: float | None 
         meta["clip"] = clip
     if clip:  # the clip model's scores only need to exist: skip the (slow) statistics pass
         torch.manual_seed(0)
-        model = method_module(method).build_model(meta).eval()
+        model = build_first_format(method, meta).eval()
     else:
         model = calibrated(method, meta, torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1)))
     ckpt.save_checkpoint({"model": model.state_dict(), "meta": meta}, path)
@@ -81,7 +90,7 @@ def env(tmp_path_factory) -> dict[str, Path]:
 
 
 def run(argv: list[str], capsys) -> tuple[int, list[str], str]:
-    code = predict.main([str(a) for a in argv])
+    code = main([str(a) for a in argv])
     cap = capsys.readouterr()
     return code, [ln for ln in cap.out.splitlines() if ln.strip()], cap.err
 
@@ -112,7 +121,7 @@ def reference_score(model: torch.nn.Module, path: Path, face: dict) -> float:
 
 def test_astronaut_one_face_scored(env, capsys, tmp_path):
     code, lines, _ = run(["--checkpoint", env["ckpt"], env["astronaut"], "--json", tmp_path / "r.json"], capsys)
-    assert code == predict.EXIT_OK
+    assert code == EXIT_OK
     assert len(lines) == 1
     m = LINE.match(lines[0])
     assert m, lines[0]
@@ -134,7 +143,7 @@ def test_astronaut_one_face_scored(env, capsys, tmp_path):
 
 def test_two_faces_each_scored_and_threshold_override(env, capsys, tmp_path):
     code, lines, _ = run(["--checkpoint", env["ckpt"], env["two"], "--json", tmp_path / "r.json"], capsys)
-    assert code == predict.EXIT_OK
+    assert code == EXIT_OK
     matches = [LINE.match(ln) for ln in lines]
     assert len(matches) == 2 and all(matches)
     assert [(m["i"], m["n"]) for m in matches] == [("1", "2"), ("2", "2")]
@@ -152,7 +161,7 @@ def test_two_faces_each_scored_and_threshold_override(env, capsys, tmp_path):
 
 def test_no_face_reported_not_scored(env, capsys, tmp_path):
     code, lines, err = run(["--checkpoint", env["ckpt"], env["noface"], "--json", tmp_path / "r.json"], capsys)
-    assert code == predict.EXIT_NO_FACE == 3
+    assert code == EXIT_NO_FACE == 3
     assert lines == [f"{env['noface']} no face found (not scored)"]
     assert "no face found in 1 input(s)" in err
     rec = json.loads((tmp_path / "r.json").read_text())
@@ -164,7 +173,7 @@ def test_no_face_reported_not_scored(env, capsys, tmp_path):
 
 def test_missing_threshold_is_a_usage_error(env, capsys):
     with pytest.raises(SystemExit) as e:
-        predict.main(["--checkpoint", str(env["ckpt_nothr"]), str(env["astronaut"])])
+        main(["--checkpoint", str(env["ckpt_nothr"]), str(env["astronaut"])])
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "has no dev threshold" in err and "--threshold" in err
@@ -178,11 +187,11 @@ def test_released_state_dict_needs_method(env, capsys, tmp_path):
     released = tmp_path / "CDCN_U_P1.pkl"
     torch.save({f"module.{k}": v for k, v in state.items()}, released)
     with pytest.raises(SystemExit) as e:
-        predict.main(["--checkpoint", str(released), "--threshold", "0.1", str(env["astronaut"])])
+        main(["--checkpoint", str(released), "--threshold", "0.1", str(env["astronaut"])])
     assert e.value.code == 2 and "--method" in capsys.readouterr().err
-    loaded = predict.load_model(released, method="cdcn_u", threshold=0.1)
+    loaded = load_model(released, method="cdcn_u", threshold=0.1)
     assert loaded.input_hw == (256, 256) and loaded.crop_scale == 1.3 and loaded.threshold_source == "--threshold"
-    mine = predict.load_model(env["ckpt"])
+    mine = load_model(env["ckpt"])
     x = torch.randn(1, 3, SIZE, SIZE)
     with torch.no_grad():  # the same weights went through the release loader
         assert torch.equal(loaded.model(x)[0], mine.model(x)[0])
@@ -244,27 +253,27 @@ def test_multi_frame_model_scores_clips(env, capsys, tmp_path):
     assert m and m["what"] == "clip" and m["frame"] == "1"
     assert lines[1].startswith(f"{video} summary clips=1 with_face=1 score={m['score']}")
     code, _, err = run(["--checkpoint", ckpt_path, env["astronaut"]], capsys)
-    assert code == predict.EXIT_ERROR and "not a single image" in err
+    assert code == EXIT_ERROR and "not a single image" in err
 
 
 def test_unreadable_input_counts_as_failure(env, capsys, tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not an image")
     code, lines, err = run(["--checkpoint", env["ckpt"], bad, tmp_path / "missing.png", env["astronaut"]], capsys)
-    assert code == predict.EXIT_ERROR and len(lines) == 1 and LINE.match(lines[0])
+    assert code == EXIT_ERROR and len(lines) == 1 and LINE.match(lines[0])
     assert f"{bad}: not a readable image" in err and "missing.png: no such file or folder" in err
 
 
 def test_cli_help(capsys):
     with pytest.raises(SystemExit) as e:
-        predict.main(["--help"])
+        main(["--help"])
     out = capsys.readouterr().out
     assert e.value.code == 0 and "--checkpoint" in out and "--camera" in out and "Exit status" in out
 
 
 def test_missing_camera_is_an_error(env, capsys):
     code, lines, err = run(["--checkpoint", env["ckpt"], "--camera", "99"], capsys)
-    assert code == predict.EXIT_ERROR and lines == [] and "could not open camera 99" in err
+    assert code == EXIT_ERROR and lines == [] and "could not open camera 99" in err
 
 
 def test_inputs_and_face_mask_equal_the_crop_cache_path(env, tmp_path):
@@ -276,12 +285,12 @@ def test_inputs_and_face_mask_equal_the_crop_cache_path(env, tmp_path):
     from fas_core.crop import crop_face_and_depth
     from fas_core.face_depth import landmarks_from_box, render_depth
     from fas_core.face_detector import Face
-    from fas_core.methods import depth_on_grid
+    from fas_core.method import on_output_grid
 
     path = tmp_path / "cached.pt"
     path.write_bytes(env["ckpt"].read_bytes())
     ckpt.update_meta(path, crop_cache={"size": 256, "depth_size": 32, "jpeg_quality": 95, "resize": "linear"})
-    loaded = predict.load_model(path, device="cpu")
+    loaded = load_model(path, device="cpu")
     rgb = data.astronaut()
     box = (180.4, 61.3, 88.2, 111.4)  # sub-pixel, as MTCNN gives it; the .dat file rounds it
     face = Face(box=box, landmarks=landmarks_from_box(box), confidence=1.0)
@@ -292,12 +301,12 @@ def test_inputs_and_face_mask_equal_the_crop_cache_path(env, tmp_path):
     fileio.write_image(tmp_path / "v" / "v_001_scene.jpg", crop, jpeg_quality=95)
     fileio.write_image(tmp_path / "v" / "v_001_depth1D.png", dcrop)
     img64, depth8 = CropCache(tmp_path).load("v", 1, None, SIZE, SIZE // 8, with_depth=True)
-    expected = predict.normalise(cv2.cvtColor(img64, cv2.COLOR_BGR2RGB)[None], NORM)
-    p = predict.Predictor(loaded, detector=None)
+    expected = normalise(cv2.cvtColor(img64, cv2.COLOR_BGR2RGB)[None], NORM)
+    p = Predictor(loaded, detector=None)
     got = p.prepare(rgb, [face]).numpy()
     assert np.array_equal(got, expected)
-    mask = depth_on_grid(p.face_depth(rgb, [face]), (SIZE // 8, SIZE // 8))[0, 0].numpy() > 0
+    mask = on_output_grid(p.face_depth(rgb, [face]), (SIZE // 8, SIZE // 8))[0].numpy() > 0
     assert np.array_equal(mask, depth8 > 0) and 0 < mask.sum() < mask.size
     # a float box cropped directly (what predict did before) gives a different input
-    direct = predict.normalise(predict.crop_faces(rgb, [box], 1.3, (SIZE, SIZE)), NORM)
+    direct = normalise(crop_faces(rgb, [box], 1.3, (SIZE, SIZE)), NORM)
     assert np.abs(direct - expected).max() > 0.05

@@ -7,7 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fas_sgtd_single_frame.convert_tf import convert_arrays, main, released_meta, tf_name_to_key
+from fas_sgtd_multi_frame.convert_tf import main, multi_frame_key
+from fas_sgtd_multi_frame.method import RELEASED_ARGS, SGTD_MULTI
+from fas_sgtd_single_frame.convert_tf import convert_arrays, single_frame_key
+from fas_sgtd_single_frame.method import PAPER_ARGS, SGTD_SINGLE
 from fas_sgtd_single_frame.model import FaceMapNet
 
 RSGB = [("rgc_init", 3, 64)] + [
@@ -65,27 +68,25 @@ def tf_variables(rng: np.random.Generator, multi: bool = True, size: int = 256) 
 
 
 def test_names() -> None:
-    assert tf_name_to_key("FaceMapNet/rgc1_2/rgc_pw_gabor/weights:0", "single")[0] == "rgc1_2.grad_conv.weight"
-    assert tf_name_to_key("FaceMapNet/rgc4_2/gn/moving_variance")[0] == "single.rgc4_2.bn.running_var"
-    assert tf_name_to_key("FaceMapNet/rgc_init/gabor_bn/beta")[0] == "single.rgc_init.grad_bn.bias"
-    assert tf_name_to_key("OFFNet/OFFNet_linear_2_off/weights")[0] == "head.stpm.off_2.fuse.weight"
-    assert tf_name_to_key("OFFNet/OFFNet_bn_4_1/beta")[0] == "head.stpm.bn_4_1.bias"
-    assert tf_name_to_key("ConvLSTMNet/cell_2/gates/kernel")[0] == "head.stpm.gru.cell_2.gates.weight"
-    assert tf_name_to_key("ConvLSTMNet/cell_1/rnn/conv_gru_cell/candidate/bias")[0] == \
+    assert single_frame_key("FaceMapNet/rgc1_2/rgc_pw_gabor/weights:0")[0] == "rgc1_2.grad_conv.weight"
+    assert multi_frame_key("FaceMapNet/rgc4_2/gn/moving_variance")[0] == "single.rgc4_2.bn.running_var"
+    assert multi_frame_key("FaceMapNet/rgc_init/gabor_bn/beta")[0] == "single.rgc_init.grad_bn.bias"
+    assert multi_frame_key("OFFNet/OFFNet_linear_2_off/weights")[0] == "head.stpm.off_2.fuse.weight"
+    assert multi_frame_key("OFFNet/OFFNet_bn_4_1/beta")[0] == "head.stpm.bn_4_1.bias"
+    assert multi_frame_key("ConvLSTMNet/cell_2/gates/kernel")[0] == "head.stpm.gru.cell_2.gates.weight"
+    assert multi_frame_key("ConvLSTMNet/cell_1/rnn/conv_gru_cell/candidate/bias")[0] == \
         "head.stpm.gru.cell_1.candidate.bias"
-    assert tf_name_to_key("SoftmaxNet/fc/fc_1/weights")[0] == "head.fc_1.weight"
-    assert tf_name_to_key("OFFNet/OFFNet_conv_1_off/weights", "single") is None
-    assert tf_name_to_key("Something/else") is None
+    assert multi_frame_key("SoftmaxNet/fc/fc_1/weights")[0] == "head.fc_1.weight"
+    assert single_frame_key("OFFNet/OFFNet_conv_1_off/weights") is None
+    assert multi_frame_key("Something/else") is None
 
 
 def test_convert_multi_frame_loads_strictly() -> None:
-    from fas_sgtd_multi_frame.inference import build_model
-
     rng = np.random.default_rng(0)
     arrays = tf_variables(rng)
-    model = build_model(released_meta("multi"))
+    model = SGTD_MULTI.build(RELEASED_ARGS)
     assert not model.head.stpm.gru.recurrent and model.head.legacy_double_softmax
-    state, report = convert_arrays(arrays, "multi", expected=model.state_dict())
+    state, report = convert_arrays(arrays, multi_frame_key, expected=model.state_dict())
     model.load_state_dict(state)  # strict: every key present, every shape right
     assert sorted(report["ignored"]) == ["OFFNet/cascade_conv_1/weights/Adadelta",
                                          "OFFNet/cascade_conv_1/weights/Adadelta_1", "global_step"]
@@ -101,7 +102,7 @@ def test_converted_conv_computes_tf_same_conv() -> None:
     """A TF NHWC 'SAME' 3x3 convolution, written out, equals the converted PyTorch conv."""
     rng = np.random.default_rng(1)
     arrays = tf_variables(rng, multi=False)
-    state, _ = convert_arrays(arrays, "single")
+    state, _ = convert_arrays(arrays, single_frame_key)
     k, b = arrays["FaceMapNet/rgc_init/conv/weights"], arrays["FaceMapNet/rgc_init/conv/biases"]
     x = rng.normal(size=(5, 6, 3)).astype(np.float32)  # H, W, C
     pad = np.pad(x, ((1, 1), (1, 1), (0, 0)))
@@ -115,12 +116,10 @@ def test_converted_conv_computes_tf_same_conv() -> None:
 
 
 def test_missing_variable_is_named(tmp_path) -> None:
-    from fas_sgtd_single_frame.inference import build_model
-
     arrays = tf_variables(np.random.default_rng(2), multi=False)
     del arrays["FaceMapNet/rgc2_1/gabor_bn/moving_mean"]
     with pytest.raises(ValueError, match="rgc2_1.grad_bn.running_mean"):
-        convert_arrays(arrays, "single", expected=build_model(released_meta("single")).state_dict())
+        convert_arrays(arrays, single_frame_key, expected=SGTD_SINGLE.build(PAPER_ARGS).state_dict())
 
 
 def test_cli_from_npz(tmp_path) -> None:
@@ -132,7 +131,7 @@ def test_cli_from_npz(tmp_path) -> None:
     assert main([str(npz), "--out", str(out)]) == 0
     loaded = load_model(out)
     assert loaded.method == "sgtd_multi" and loaded.clip == (5, 3) and loaded.input_hw == (256, 256)
-    assert main([str(tmp_path / "absent.npz"), "--out", str(out)]) == 1
+    assert main([str(tmp_path / "absent.npz"), "--out", str(out)]) == 2  # a user error
 
 
 def test_original_graph_trainable_count_equals_ours() -> None:
@@ -145,6 +144,6 @@ def test_original_graph_trainable_count_equals_ours() -> None:
     assert sum(a.size for a in trainable.values()) == 2_466_497
     ours = FaceMapNet()
     assert sum(p.numel() for p in ours.parameters() if p.requires_grad) == 2_466_497
-    state, _ = convert_arrays(v, stage="single")
+    state, _ = convert_arrays(v, single_frame_key)
     assert sum(t.numel() for k, t in state.items() if not k.endswith(("running_mean", "running_var",
                                                                           "num_batches_tracked"))) == 2_466_497

@@ -1,4 +1,4 @@
-"""FAS-SGTD multi-frame stage: ConvGRU closed form, OFFB, score, loss, frozen weights, CLI (fas_sgtd.md)."""
+"""FAS-SGTD multi-frame: ConvGRU closed form, OFFB, score, loss, frozen weights, CLI (docs/methods/fas_sgtd.md)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import DEFAULTS_ONLY
 from easydict import EasyDict
 
 from fas_core import checkpoint as ckpt
+from fas_core.config import materialise
 from fas_core.layers import set_literal
 from fas_sgtd_multi_frame.model import (
     OFFB,
@@ -113,7 +115,7 @@ def test_score_and_double_softmax() -> None:
 
 
 def test_loss_terms() -> None:
-    cfg = EasyDict(DEFAULTS["loss"])
+    cfg = EasyDict(materialise(DEFAULTS)["loss"])
     fused = torch.zeros(2, 4, 1, 4, 4, requires_grad=True)
     target = torch.zeros(2, 5, 1, 4, 4)
     target[0, :, :, 1:3, 1:3] = 1.0  # live clip: a square bump; attack: zeros
@@ -138,7 +140,7 @@ def _contrast(x: torch.Tensor) -> torch.Tensor:
 
 def test_frozen_single_frame_in_training_mode() -> None:
     torch.manual_seed(0)
-    cfg = EasyDict(dict(DEFAULTS["model"], width=0.125))
+    cfg = EasyDict(dict(materialise(DEFAULTS)["model"], width=0.125))
     model = build_multi_frame(cfg, 32)
     assert isinstance(model, FASSGTDMultiFrame) and isinstance(model.single, FaceMapNet)
     before = {k: v.clone() for k, v in model.single.state_dict().items()}
@@ -156,12 +158,13 @@ def test_frozen_single_frame_in_training_mode() -> None:
     assert not any(p.requires_grad for p in model.single.parameters())
 
 
-def test_cli_train_and_test_both_stages(fake_work, tmp_path) -> None:
+def test_cli_train_and_test_both_stages(fake_work, tmp_path, capsys) -> None:
     from fas_sgtd_multi_frame import test as multi_test
     from fas_sgtd_multi_frame import train as multi_train
     from fas_sgtd_single_frame import train as single_train
 
-    common = [f"data.work={fake_work['root']}", "data.image_size=32", "model.width=0.25", "train.threads=1",
+    common = ["--config", DEFAULTS_ONLY, f"data.work={fake_work['root']}", "data.input_size=32", "model.width=0.25",
+              "train.threads=1",
               "train.log_every=1", "data.per_live=2", "data.per_attack=1"]
     single_run = tmp_path / "single"
     single_train.main(common + [f"train.run_dir={single_run}", "train.batch_size=4", "train.max_iters=2",
@@ -176,17 +179,21 @@ def test_cli_train_and_test_both_stages(fake_work, tmp_path) -> None:
     single = ckpt.load_file(single_ckpt)["model"]
     for k, v in single.items():  # the frozen network is exactly the single-frame checkpoint
         assert torch.equal(trained[f"single.{k}"], v), k
-    fresh = build_multi_frame(EasyDict(dict(DEFAULTS["model"], width=0.25)), 32).state_dict()
+    fresh = build_multi_frame(EasyDict(dict(materialise(DEFAULTS)["model"], width=0.25)), 32).state_dict()
     assert not torch.equal(trained["head.fc_2.weight"], fresh["head.fc_2.weight"])
-    meta = ckpt.read_meta(run / "last.pt")
-    assert meta["clip"] == {"frames": 3, "interval": 1} and meta["method"] == "sgtd_multi"
+    saved = ckpt.load_file(run / "last.pt")
+    assert (saved["input"]["clip_frames"], saved["input"]["clip_interval"]) == (3, 1)
+    assert saved["method"] == "sgtd_multi"
     figures = multi_test.main(args + [f"model.single_checkpoint={tmp_path / 'absent.pt'}"])  # not needed to test
     assert (run / "test" / "metrics.json").is_file() and 0.0 <= figures["ACER"] <= 1.0
-    with pytest.raises(FileNotFoundError, match="single-frame checkpoint not found"):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:  # a user error: one line, exit status 2
         multi_train.main(args + [f"model.single_checkpoint={tmp_path / 'absent.pt'}",
                                  f"train.run_dir={tmp_path / 'other'}"])
-    with pytest.raises(ValueError, match="model.width"):
+    assert e.value.code == 2 and "single-frame checkpoint not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
         multi_train.main(args + ["model.width=0.5", f"train.run_dir={tmp_path / 'other2'}"])
+    assert e.value.code == 2 and "model.width" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- fast forward paths
@@ -203,7 +210,7 @@ def test_pairs_of_takes_first_and_second_frames_in_any_layout() -> None:
 def test_fast_multi_frame_equals_literal_with_gradients() -> None:
     """Default forward (split OFFB convolution, batched channels-last frozen network) against the literal one."""
     torch.manual_seed(14)
-    fast = build_multi_frame(EasyDict(dict(DEFAULTS["model"], width=0.25)), 32)
+    fast = build_multi_frame(EasyDict(dict(materialise(DEFAULTS)["model"], width=0.25)), 32)
     literal = set_literal(copy.deepcopy(fast), True)
     assert all(m.literal for m in literal.modules() if isinstance(m, OFFB))
     clip = torch.rand(2, 5, 3, 32, 32) - 0.5

@@ -1,4 +1,4 @@
-"""FAS-SGTD single-frame stage: Sobel/RSGB, TF1 resize, slim BatchNorm, scores, data, CLI (fas_sgtd.md)."""
+"""FAS-SGTD single-frame stage: Sobel/RSGB, TF1 resize, slim BatchNorm, scores, data, CLI (docs/methods/fas_sgtd.md)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import DEFAULTS_ONLY
 from easydict import EasyDict
 
 from fas_core import checkpoint as ckpt
+from fas_core.config import materialise
 from fas_core.layers import gradient_magnitude, set_literal, sobel_xy
+from fas_core.video_data import WorkPaths
 from fas_sgtd_single_frame import dataset as sd
 from fas_sgtd_single_frame.model import (
     RSGB,
@@ -163,16 +166,16 @@ def test_single_frame_score() -> None:
 
 
 def _cfg(fake_work, size=32):
-    return EasyDict({"work": str(fake_work["root"]), "frames_root": "", "depth_root": "", "lists_root": "",
-                     "protocol": "1", "allow_missing": False, "image_size": size})
+    return EasyDict({"work": str(fake_work["root"]), "frames": "", "depth": "", "lists": "",
+                     "protocol": "1", "allow_missing": False, "input_size": size})
 
 
 def test_dataset_crop_flip_and_labels(fake_work) -> None:
     entries = sd.load_entries(_cfg(fake_work), "train")
     assert len(entries) == 20 and sum(e.label for e in entries) == 4 and all(e.frames == [1, 2, 3, 4] for e in entries)
-    paths = sd.data_paths(_cfg(fake_work))
+    paths = WorkPaths.from_config(_cfg(fake_work))
     items = sd.train_items(entries)
-    aug = dict(AUGMENT_DEFAULTS, flip=1.0, colour=0.0, cutout=0.0)
+    aug = dict(materialise(AUGMENT_DEFAULTS), flip=1.0, colour=0.0, cutout=0.0)
     live = next(i for i, (vi, _) in enumerate(items) if entries[vi].label == 1)
     attack = next(i for i, (vi, _) in enumerate(items) if entries[vi].label == 0)
     test_ds = sd.ClipDataset(entries, items, paths, 32, train=False)
@@ -197,9 +200,9 @@ def test_depth_label_flipped_with_image(fake_work, tmp_path) -> None:
     depth = np.zeros((8, 8), np.uint8)
     depth[:, :2] = 255
     aug = sd.ClipAugment(flip=True, colour=None, cutout_seed=None)
-    i2, d2 = aug.apply(img, depth, dict(AUGMENT_DEFAULTS))
+    i2, d2 = aug.apply(img, depth, materialise(AUGMENT_DEFAULTS))
     assert i2[:, -2:].min() == 200 and d2[:, -2:].min() == 255 and d2[:, :2].max() == 0
-    _, d3 = aug.apply(img, depth, dict(AUGMENT_DEFAULTS, flip_depth=False))
+    _, d3 = aug.apply(img, depth, dict(materialise(AUGMENT_DEFAULTS), flip_depth=False))
     assert d3[:, :2].min() == 255  # the original's behaviour, on request
 
 
@@ -223,13 +226,14 @@ def test_cli_train_and_test(fake_work, tmp_path) -> None:
     from fas_sgtd_single_frame import train as single_train
 
     run = tmp_path / "single"
-    args = [f"data.work={fake_work['root']}", "data.image_size=32", "model.width=0.25", "model.bn_momentum=0.1",
+    args = ["--config", DEFAULTS_ONLY, f"data.work={fake_work['root']}", "data.input_size=32", "model.width=0.25",
+            "model.bn_momentum=0.1",
             f"train.run_dir={run}", "train.batch_size=4", "train.max_iters=3", "train.eval_every=3",
             "train.log_every=1", "train.threads=1", "data.per_live=4", "data.per_attack=1"]
     summary = single_train.main(args)
     assert summary["step"] == 3 and (run / "best.pt").is_file() and (run / "last.pt").is_file()
-    meta = ckpt.read_meta(run / "best.pt")
-    assert meta["method"] == "sgtd_single" and meta["input_size"] == 32 and meta["normalisation"]["std"][0] == 255.0
+    saved = ckpt.load_file(run / "best.pt")
+    assert saved["method"] == "sgtd_single" and saved["input"]["size"] == 32 and saved["input"]["std"][0] == 255.0
     figures = single_test.main(args)
     out = run / "test"
     for name in ("dev_scores.txt", "test_scores.txt", "metrics.json", "roc.png", "hist.png", "depth_grid.png"):
@@ -237,7 +241,7 @@ def test_cli_train_and_test(fake_work, tmp_path) -> None:
     lines = (out / "test_scores.txt").read_text().split("\n")
     assert sum(1 for ln in lines if ln.startswith("1_3_36_")) == 5  # one line per test video
     assert 0.0 <= figures["ACER"] <= 1.0
-    assert "threshold" in ckpt.read_meta(run / "best.pt")
+    assert ckpt.load_file(run / "best.pt")["threshold"] == figures["threshold"]
 
 
 def test_cli_help() -> None:
@@ -257,29 +261,29 @@ def test_every_config_file_loads() -> None:
     for folder, defaults in (("fas_sgtd_single_frame", SINGLE), ("fas_sgtd_multi_frame", MULTI)):
         for path in sorted((ROOT / folder / "configs").glob("*.yaml")):
             cfg = load_config(defaults, path)
-            assert int(cfg.data.image_size) % 8 == 0, path
+            assert int(cfg.data.input_size) % 8 == 0, path
             seen += 1
     assert seen >= 12
     p1 = load_config(MULTI, ROOT / "fas_sgtd_multi_frame/configs/oulu_p3_k.yaml")
-    assert p1.data.protocol == "3_1" and p1.optim.lr == 0.01 and p1.model.beta == 0.4 and p1.data.image_size == 256
+    assert p1.data.protocol == "3_1" and p1.optim.lr == 0.01 and p1.model.beta == 0.4 and p1.data.input_size == 256
     released = load_config(MULTI, ROOT / "fas_sgtd_multi_frame/configs/released_p1.yaml")
     assert released.model.gru_recurrent is False and released.model.legacy_double_softmax is True
 
 
 @pytest.mark.parametrize("score_mask", ["label", "box"])
 def test_predict_scores_with_the_mask_the_threshold_was_chosen_with(score_mask: str) -> None:
-    """``score_faces`` with the face's depth map masks as test.py did (``test.score_mask``)."""
-    from fas_sgtd_single_frame.inference import build_model, score_faces
+    """The method's score with the face's depth map masks as test.py did (``eval.score``)."""
+    from fas_core.method import on_output_grid
+    from fas_sgtd_single_frame.method import SGTD_SINGLE
 
-    meta = {"config": {"model": {"width": 0.25}, "test": {"score_mask": score_mask}}, "crop_scale": 1.3}
     torch.manual_seed(0)
-    model = build_model(meta)
+    model = SGTD_SINGLE.build(SGTD_SINGLE.model_args({"width": 0.25})).eval()
     x = torch.randn(2, 3, 32, 32)
     face = torch.zeros(2, 32, 32)
     face[0, 8:24, 4:20] = 0.5  # depth map of a face left of centre; the second has none
     with torch.no_grad():
         depth = model(x)[:, 0]  # [2, 4, 4]: every 8x8 block of the input is one output cell
-        scores, _ = score_faces(model, x, face)
+        scores, _ = SGTD_SINGLE.score(model, x, on_output_grid(face, (4, 4)), score_mask, 1.3)
     if score_mask == "label":
         cells = torch.zeros(4, 4, dtype=torch.bool)
         cells[1:3, 0:3] = True  # the blocks the map touches

@@ -1,4 +1,4 @@
-"""Synthetic OULU-NPU (data.md, "Synthetic OULU-NPU") and the colour-histogram baseline.
+"""Synthetic OULU-NPU (docs/data.md, "Synthetic OULU-NPU") and the colour-histogram baseline.
 
 One tiny dataset is generated per test session (a few seconds); the tests check its layout,
 lists, videos, true depth, determinism, MTCNN detection and the baseline on it.
