@@ -7,23 +7,23 @@ Both formulations compute the same function (docs/methods/dum.md, "Central diffe
 tests/test_dum_model.py checks it, gradients included):
 
 * literal: ``conv3x3(x, W) - theta * conv1x1(x, sum_k W)`` - two convolutions per layer, as the
-  original code;
-* folded: one 3x3 convolution whose centre tap is ``W_c - theta * sum(W)``;
+  original code (``dum.model.set_literal(model, True)``);
+* folded: one 3x3 convolution whose centre tap is ``W_c - theta * sum(W)``, and in-place ReLUs;
 * folded + fused (inference only): also every BatchNorm folded into the convolution before it
   (:func:`fas_core.fuse.fuse_for_inference`).
 
 Training images/s time a whole step (forward, DUM loss on the sample, backward, Adam step) on
 the same random batch; inference images/s time a forward pass under ``torch.inference_mode``.
-Variants run interleaved within every repeat (the order rotating), so background load hits
-them alike; the table gives the median over repeats and the speed-up over the literal form
-measured in the same run and memory format.
+Variants run interleaved within every repeat (``benchmarks/timing.py``), so background load
+hits them alike; the table gives the median over repeats and the speed-up over the literal form
+measured in the same run and memory format. Before timing, the folded and literal outputs are
+compared (training mode, largest difference relative to max(1, |output|)).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import platform
 import statistics
 import sys
 from collections.abc import Callable
@@ -34,8 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from timing import seconds_per_call as timed  # noqa: E402  (benchmarks/timing.py, next to this file)
-
+from benchmarks.timing import add_timing_arguments, apply_timing_arguments, interleaved, load_average  # noqa: E402
 from dum.losses import mixed_batch_loss  # noqa: E402
 from dum.model import build_model, reparameterize, set_literal  # noqa: E402
 from fas_core.fuse import fuse_for_inference  # noqa: E402
@@ -71,18 +70,11 @@ def infer_fn(model: torch.nn.Module, x: torch.Tensor, device: torch.device, amp:
     return forward
 
 
-def run_interleaved(fns: dict[str, Callable[[], None]], iters: int, repeats: int, warmup: int,
-                    device: torch.device) -> dict[str, list[float]]:
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    names = list(fns)
-    for r in range(repeats):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for name in order:
-            times[name].append(timed(fns[name], iters, device))
-    return times
+def output_difference(folded: torch.nn.Module, literal: torch.nn.Module, x: torch.Tensor) -> float:
+    """Largest difference of ``(mu, logvar)`` in training mode, relative to max(1, |output|)."""
+    with torch.no_grad():
+        a, b = copy.deepcopy(folded).train()(x), copy.deepcopy(literal).train()(x)
+    return max((u - v).abs().max().item() / max(1.0, v.abs().max().item()) for u, v in zip(a, b, strict=True))
 
 
 def build_variants(args: argparse.Namespace, device: torch.device):
@@ -95,6 +87,7 @@ def build_variants(args: argparse.Namespace, device: torch.device):
     x = torch.randn(args.batch, 3, args.size, args.size, device=device)
     label = torch.rand(args.batch, args.size // 8, args.size // 8, device=device)
     train, infer = {}, {}
+    print(f"max output difference folded vs literal: {output_difference(folded, literal, x):.1e}\n")
     for fmt_name, fmt in formats:
         xf = x.contiguous(memory_format=fmt)
         if not args.skip_train:
@@ -123,34 +116,26 @@ def table(title: str, times: dict[tuple[str, str], list[float]], batch: int) -> 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
     p.add_argument("--size", type=int, default=256, help="input side in pixels (default 256, the paper's)")
     p.add_argument("--batch", type=int, default=2, help="images per step (default 2)")
-    p.add_argument("--iters", type=int, default=2, help="timed calls per variant and repeat (default 2)")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported (default 3)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed calls per variant first (default 1)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    add_timing_arguments(p, iters=2)
     p.add_argument("--amp", action="store_true", help="bf16 autocast")
     p.add_argument("--channels-last", action="store_true", help="also measure every variant in channels_last")
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--skip-inference", action="store_true")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device, setup = apply_timing_arguments(args)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    print(f"CDCN_u, {args.size}x{args.size}, batch {args.batch}, amp {'bf16' if args.amp else 'off'}: {setup}\n")
     train, infer = build_variants(args, device)
-    hw = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or 'cpu'}"
-    print(f"CDCN_u, {args.size}x{args.size}, batch {args.batch}, device {device} ({hw}), "
-          f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}, amp {'bf16' if args.amp else 'off'}; "
-          f"{args.repeats} interleaved repeats x {args.iters} calls\n")
-    if train:
-        print("\n".join(table("Training step (forward + DUM loss + backward + Adam)",
-                              run_interleaved(train, args.iters, args.repeats, args.warmup, device), args.batch)))
-    if infer:
-        print("\n".join(table("Inference (forward, eval mode)",
-                              run_interleaved(infer, args.iters, args.repeats, args.warmup, device), args.batch)))
+    for title, fns in (("Training step (forward + DUM loss + backward + Adam)", train),
+                       ("Inference (forward, eval mode)", infer)):
+        if fns:
+            before = load_average()
+            times = interleaved(fns, args.iters, args.repeats, args.warmup, device)
+            print("\n".join(table(title, times, args.batch)))
+            print(f"load average (1/5/15 min): {before} -> {load_average()}\n")
     return 0
 
 

@@ -41,8 +41,13 @@ MODEL_NAMES = ("cdcn", "cdcnpp", "cdcn_u")
 
 
 def cdc_bn_relu(cin: int, cout: int, theta: float, literal: bool) -> list[nn.Module]:
-    """``[CDConv2d(3x3, no bias), BatchNorm2d, ReLU]``: the unit every CDCN stage is made of."""
-    return [CDConv2d(cin, cout, 3, 1, 1, bias=False, theta=theta, literal=literal), nn.BatchNorm2d(cout), nn.ReLU()]
+    """``[CDConv2d(3x3, no bias), BatchNorm2d, ReLU]``: the unit every CDCN stage is made of.
+
+    Outside the literal form the ReLU works in place: BatchNorm's backward reads its input, not
+    its output, so overwriting the output saves one tensor per unit.
+    """
+    return [CDConv2d(cin, cout, 3, 1, 1, bias=False, theta=theta, literal=literal), nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=not literal)]
 
 
 def cdc_block(widths: Sequence[int], theta: float, literal: bool) -> nn.Sequential:
@@ -106,7 +111,8 @@ class CDCN(_CDCBackbone):
         super().__init__(CDCN_WIDTHS, theta, literal)
         self.lastconv1 = nn.Sequential(*cdc_bn_relu(384, 128, theta, literal))
         self.lastconv2 = nn.Sequential(*cdc_bn_relu(128, 64, theta, literal))
-        self.lastconv3 = nn.Sequential(CDConv2d(64, 1, 3, 1, 1, bias=False, theta=theta, literal=literal), nn.ReLU())
+        self.lastconv3 = nn.Sequential(CDConv2d(64, 1, 3, 1, 1, bias=False, theta=theta, literal=literal),
+                                       nn.ReLU(inplace=not literal))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.multiscale(self.blocks(x))
@@ -122,7 +128,8 @@ class CDCNpp(_CDCBackbone):
         super().__init__(CDCNPP_WIDTHS, theta, literal)
         # One Sequential as the original (keys lastconv1.{0,1,3}); the map passes a final ReLU.
         self.lastconv1 = nn.Sequential(*cdc_bn_relu(384, 128, theta, literal),
-                                       CDConv2d(128, 1, 3, 1, 1, bias=False, theta=theta, literal=literal), nn.ReLU())
+                                       CDConv2d(128, 1, 3, 1, 1, bias=False, theta=theta, literal=literal),
+                                       nn.ReLU(inplace=not literal))
         self.sa1, self.sa2, self.sa3 = (SpatialAttention(k) for k in ATTENTION_KERNELS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,8 +188,14 @@ def build_model(name: str = "cdcn_u", theta: float = 0.7, literal: bool = False)
 
 
 def set_literal(model: nn.Module, literal: bool) -> nn.Module:
-    """Switch every CDC layer between the folded (default) and the literal two-conv form."""
+    """Switch every CDC layer between the folded (default) and the literal two-conv form.
+
+    The ReLUs follow: in place in the folded form, out of place in the literal one (each follows a
+    BatchNorm or a CDC layer, neither of whose backward reads its output).
+    """
     for m in model.modules():
         if isinstance(m, CDConv2d):
             m.literal = literal
+        elif isinstance(m, nn.ReLU):
+            m.inplace = not literal
     return model

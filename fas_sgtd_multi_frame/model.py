@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fas_core.layers import sobel_xy
+from fas_core.layers import preferred_layout, sobel_xy, sobel_xy_shifted
 from fas_sgtd_single_frame.model import (
     TF_BN_EPS,
     TF_BN_MOMENTUM,
@@ -47,16 +47,38 @@ class OFFB(nn.Module):
     ``r``, temporal gradient ``r_t - r_{t+1}``; per pair (t, t+1)
     ``concat[F_t, Sx_t, Sy_t, Sx_{t+1}, Sy_{t+1}, r_t - r_{t+1}]`` (128 + 5 * 32 = 288 channels)
     -> ``ReLU(conv3x3 -> 128)`` -> MaxPool 2. ``[B, T, C, H, W] -> [B, T-1, C, H/2, W/2]``.
+
+    The default forward splits the 3x3 convolution by input channels (it is linear in them):
+    ``conv(F_t, W[:, :C]) + conv(concat[Sobel, temporal], W[:, C:])``. The frozen features are then
+    neither copied into the concatenation nor given an input gradient in the backward pass.
+    ``literal=True`` builds the 288-channel concatenation as written above.
     """
 
     def __init__(self, channels: int, reduced: int = 32, bn_momentum: float = TF_BN_MOMENTUM,
-                 bn_eps: float = TF_BN_EPS) -> None:
+                 bn_eps: float = TF_BN_EPS, literal: bool = False) -> None:
         super().__init__()
+        self.literal = literal
         self.reduce = nn.Conv2d(channels, reduced, 1)  # OFFNet_conv_<l>_off
         self.reduce_bn = SlimBatchNorm2d(reduced, bn_momentum, bn_eps)  # OFFNet_bn_<l>_off
         self.fuse = nn.Conv2d(channels + 5 * reduced, channels, 3, padding=1)  # OFFNet_linear_<l>_off
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.literal:
+            return self.forward_literal(feats)
+        feats = preferred_layout(feats, self)
+        b, t, c, h, w = feats.shape
+        r = self.reduce_bn(F.relu(self.reduce(feats.flatten(0, 1)), inplace=True))
+        gx, gy = sobel_xy_shifted(r)
+        r, gx, gy = (v.unflatten(0, (b, t)) for v in (r, gx, gy))
+        motion = torch.cat([pairs_of(gx, 0), pairs_of(gy, 0), pairs_of(gx, 1), pairs_of(gy, 1),
+                            pairs_of(r, 0) - pairs_of(r, 1)], dim=1)
+        weight = self.fuse.weight
+        out = F.conv2d(motion, weight[:, c:], self.fuse.bias, padding=1)
+        out.add_(F.conv2d(pairs_of(feats, 0), weight[:, :c], padding=1))
+        out = F.max_pool2d(out.relu_(), 2)
+        return out.unflatten(0, (b, t - 1))
+
+    def forward_literal(self, feats: torch.Tensor) -> torch.Tensor:
         b, t, c, h, w = feats.shape
         r = self.reduce_bn(F.relu(self.reduce(feats.flatten(0, 1))))
         gx, gy = sobel_xy(r)
@@ -64,6 +86,18 @@ class OFFB(nn.Module):
         pairs = torch.cat([feats[:, :-1], gx[:, :-1], gy[:, :-1], gx[:, 1:], gy[:, 1:], r[:, :-1] - r[:, 1:]], dim=2)
         out = F.max_pool2d(F.relu(self.fuse(pairs.flatten(0, 1))), 2)
         return out.view(b, t - 1, c, h // 2, w // 2)
+
+
+def pairs_of(seq: torch.Tensor, offset: int) -> torch.Tensor:
+    """Frames ``offset .. T-2+offset`` of ``[B, T, C, H, W]`` as one batch ``[B * (T-1), C, H, W]``.
+
+    ``offset`` 0 gives the first frame of every pair, 1 the second. A view when the batch holds
+    one clip; otherwise a copy that keeps channels-last data channels-last.
+    """
+    frames = seq[:, offset:seq.shape[1] - 1 + offset]
+    if frames.stride(2) != 1 or frames.shape[2] == 1:
+        return frames.flatten(0, 1)
+    return frames.permute(0, 1, 3, 4, 2).flatten(0, 1).permute(0, 3, 1, 2)
 
 
 class ConvGRUCell(nn.Module):
@@ -127,10 +161,10 @@ class STPM(nn.Module):
     """
 
     def __init__(self, channels: int = 128, width: float = 1.0, recurrent: bool = True,
-                 bn_momentum: float = TF_BN_MOMENTUM, bn_eps: float = TF_BN_EPS) -> None:
+                 bn_momentum: float = TF_BN_MOMENTUM, bn_eps: float = TF_BN_EPS, literal: bool = False) -> None:
         super().__init__()
         reduced, mid, hidden = scaled(32, width), scaled(128, width), scaled(64, width)
-        self.off_1, self.off_2, self.off_3 = (OFFB(channels, reduced, bn_momentum, bn_eps) for _ in range(3))
+        self.off_1, self.off_2, self.off_3 = (OFFB(channels, reduced, bn_momentum, bn_eps, literal) for _ in range(3))
         self.cascade_conv_1 = nn.Conv2d(2 * channels, mid, 3, padding=1)
         self.cascade_bn_1 = SlimBatchNorm2d(mid, bn_momentum, bn_eps)
         self.cascade_conv_2 = nn.Conv2d(mid + channels, mid, 3, padding=1)
@@ -144,11 +178,12 @@ class STPM(nn.Module):
         b, n = l1.shape[:2]
         l1, l2, l3 = l1.flatten(0, 1), l2.flatten(0, 1), l3.flatten(0, 1)
         x = torch.cat([tf_legacy_resize(l1, l2.shape[-1]), l2], dim=1)
-        x = self.cascade_bn_1(F.relu(self.cascade_conv_1(x)))
+        # conv -> ReLU -> BN; a convolution's backward does not read its output: ReLU in place
+        x = self.cascade_bn_1(F.relu(self.cascade_conv_1(x), inplace=True))
         x = torch.cat([tf_legacy_resize(x, l3.shape[-1]), l3], dim=1)
-        x = self.cascade_bn_2(F.relu(self.cascade_conv_2(x)))
-        x = self.bn_4_1(F.relu(self.conv_4_1(x)))
-        return self.gru(x.view(b, n, *x.shape[1:]))
+        x = self.cascade_bn_2(F.relu(self.cascade_conv_2(x), inplace=True))
+        x = self.bn_4_1(F.relu(self.conv_4_1(x), inplace=True))
+        return self.gru(x.unflatten(0, (b, n)))
 
     def regularised_weights(self) -> list[torch.Tensor]:
         """Conv kernels under slim's L2 regulariser (OFFB, cascade); the GRU's have none."""
@@ -166,10 +201,10 @@ class TemporalHead(nn.Module):
 
     def __init__(self, channels: int, map_size: int, width: float = 1.0, beta: float = 0.4,
                  recurrent: bool = True, legacy_double_softmax: bool = False,
-                 bn_momentum: float = TF_BN_MOMENTUM, bn_eps: float = TF_BN_EPS) -> None:
+                 bn_momentum: float = TF_BN_MOMENTUM, bn_eps: float = TF_BN_EPS, literal: bool = False) -> None:
         super().__init__()
         self.beta, self.legacy_double_softmax = beta, legacy_double_softmax
-        self.stpm = STPM(channels, width, recurrent, bn_momentum, bn_eps)
+        self.stpm = STPM(channels, width, recurrent, bn_momentum, bn_eps, literal)
         self.fc_1 = nn.Linear(map_size * map_size, 64)
         self.fc_2 = nn.Linear(64, 2)
         for name, m in self.named_modules():  # Glorot everywhere but the GRU (its gate bias starts at 1)
@@ -218,8 +253,8 @@ class FASSGTDMultiFrame(nn.Module):
     def extract(self, clip: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Single-frame depth ``[B, T, 1, s, s]`` and the three feature levels ``[B, T, C, ...]``."""
         b, t = clip.shape[:2]
-        depth, feats = self.single(clip.flatten(0, 1), return_features=True)
-        return depth.view(b, t, *depth.shape[1:]), [f.view(b, t, *f.shape[1:]) for f in feats]
+        depth, feats = self.single(clip.flatten(0, 1), return_features=True)  # all frames as one batch
+        return depth.unflatten(0, (b, t)), [f.unflatten(0, (b, t)) for f in feats]
 
     def forward(self, clip: torch.Tensor) -> dict[str, torch.Tensor]:
         depth, feats = self.extract(clip)
@@ -238,10 +273,11 @@ def multi_frame_score(fused: torch.Tensor, p_live: torch.Tensor, mask: torch.Ten
 
 
 def build_multi_frame(model_cfg, image_size: int) -> FASSGTDMultiFrame:
-    """The network from a config's ``model`` section (weights not loaded)."""
-    width = float(model_cfg["width"])
-    single = FaceMapNet(paper_order=bool(model_cfg["paper_order"]), bn_eps=float(model_cfg["bn_eps"]), width=width)
+    """The network from a config's ``model`` section (weights not loaded; optional ``literal``: reference form)."""
+    width, literal = float(model_cfg["width"]), bool(model_cfg.get("literal", False))
+    single = FaceMapNet(paper_order=bool(model_cfg["paper_order"]), bn_eps=float(model_cfg["bn_eps"]), width=width,
+                        literal=literal)
     head = TemporalHead(single.feature_channels, image_size // 8, width, float(model_cfg["beta"]),
                         bool(model_cfg["gru_recurrent"]), bool(model_cfg["legacy_double_softmax"]),
-                        float(model_cfg["bn_momentum"]), float(model_cfg["bn_eps"]))
+                        float(model_cfg["bn_momentum"]), float(model_cfg["bn_eps"]), literal)
     return FASSGTDMultiFrame(single, head)

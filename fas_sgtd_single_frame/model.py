@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fas_core.fuse import bn_affine, scaled_conv
-from fas_core.layers import gradient_magnitude
+from fas_core.layers import add_pointwise_conv_, gradient_magnitude, preferred_layout
 
 # Channel widths of one stage (64, 96, 64 times the original's ``multipler`` 2).
 STAGE_WIDTHS = (128, 192, 128)
@@ -54,7 +54,10 @@ class SlimBatchNorm2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
             self.num_batches_tracked += 1
-        return F.batch_norm(x, self.running_mean, self.running_var, None, self.bias, self.training,
+        # A unit scale, not a parameter (no state dict key): CUDA's batch-norm backward fails on a
+        # missing weight ("tensor does not have a device", torch 2.11); the CPU kernels accept None.
+        scale = None if x.device.type == "cpu" else torch.ones_like(self.bias)
+        return F.batch_norm(x, self.running_mean, self.running_var, scale, self.bias, self.training,
                             self.momentum, self.eps)
 
     def extra_repr(self) -> str:
@@ -100,23 +103,66 @@ class RSGB(nn.Module):
 
     Sub-module names follow the TF scopes: ``conv`` (``<name>/conv``), ``grad_conv``
     (``<name>/rgc_pw_gabor``), ``grad_bn`` (``<name>/gabor_bn``), ``bn`` (``<name>/gn``).
+
+    The default forward computes the same numbers faster: shifted-slice Sobel with a hand-written
+    backward, in-place sums and ReLU, and in eval mode both BatchNorms folded into the
+    convolution weights on the fly (the parameters and state dict keys stay as they are).
+    ``literal=True`` runs the formulation written above op by op (the tests' and benchmarks'
+    reference).
     """
 
     def __init__(self, in_channels: int, out_channels: int, paper_order: bool = False,
-                 bn_momentum: float = TF_BN_MOMENTUM, bn_eps: float = TF_BN_EPS) -> None:
+                 bn_momentum: float = TF_BN_MOMENTUM, bn_eps: float = TF_BN_EPS, literal: bool = False) -> None:
         super().__init__()
-        self.paper_order = paper_order
+        self.paper_order, self.literal = paper_order, literal
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
         self.grad_conv = nn.Conv2d(in_channels, out_channels, 1)
         self.grad_bn = SlimBatchNorm2d(out_channels, bn_momentum, bn_eps)
         self.bn = SlimBatchNorm2d(out_channels, bn_momentum, bn_eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.literal:
+            return self.forward_literal(x)
+        if self.training or isinstance(self.bn, nn.Identity):
+            return self._forward_with_bn(x)
+        return self._forward_folded(x)
+
+    def forward_literal(self, x: torch.Tensor) -> torch.Tensor:
+        if self.paper_order:
+            grad = gradient_magnitude(self.grad_conv(x), literal=True)
+        else:
+            grad = self.grad_conv(gradient_magnitude(x, literal=True))
+        return F.relu(self.bn(self.conv(x) + self.grad_bn(grad)))
+
+    def _forward_with_bn(self, x: torch.Tensor) -> torch.Tensor:
+        """Training (batch statistics) or already fused by :meth:`fuse_bn_`: in-place sum and ReLU.
+
+        Neither a convolution's nor a BatchNorm's backward reads its own output, so both may be
+        overwritten.
+        """
         if self.paper_order:
             grad = gradient_magnitude(self.grad_conv(x))
         else:
             grad = self.grad_conv(gradient_magnitude(x))
-        return F.relu(self.bn(self.conv(x) + self.grad_bn(grad)))
+        out = self.conv(x).add_(self.grad_bn(grad))
+        return F.relu(self.bn(out), inplace=True)
+
+    def _forward_folded(self, x: torch.Tensor) -> torch.Tensor:
+        """Eval mode: ``ReLU(conv'(x) + grad_conv'(g))`` with both BatchNorms folded (see :meth:`fuse_bn_`).
+
+        Every bias goes to the 3x3 convolution; the 1x1 branch is accumulated into its output.
+        """
+        s, t = bn_affine(self.bn)
+        sg, tg = bn_affine(self.grad_bn)
+        conv, grad_conv, branch_scale = self.conv, self.grad_conv, s * sg
+        bias = conv.bias * s + s * tg + t
+        if self.paper_order:  # the 1x1 conv feeds the magnitude, a non-linearity: scale after it
+            out = F.conv2d(x, conv.weight * s[:, None, None, None], bias, padding=conv.padding)
+            return out.addcmul_(gradient_magnitude(grad_conv(x)), branch_scale[:, None, None]).relu_()
+        bias = bias + grad_conv.bias * branch_scale
+        out = F.conv2d(x, conv.weight * s[:, None, None, None], bias, padding=conv.padding)
+        add_pointwise_conv_(out, gradient_magnitude(x), grad_conv.weight * branch_scale[:, None, None, None])
+        return out.relu_()
 
     @torch.no_grad()
     def fuse_bn_(self) -> bool:
@@ -172,14 +218,21 @@ class FaceMapNet(nn.Module):
     features (S, S/2, S/4; 128 channels) that the multi-frame STPM reads.
     2,466,497 trainable parameters: the count of the trainable variables the released graph's code defines.
     ``width`` scales every channel count (1.0 = the paper; smaller only for quick CPU runs).
+
+    Without gradients on the CPU the default runs channels-last (NHWC), where oneDNN's forward
+    convolutions are fastest (see :func:`fas_core.layers.preferred_layout`); the returned features
+    then are channels-last too.
+    ``literal=True`` (or :func:`fas_core.layers.set_literal`) runs the reference formulation
+    in the input's layout: every block op by op (see :class:`RSGB`).
     """
 
     def __init__(self, paper_order: bool = False, bn_momentum: float = TF_BN_MOMENTUM,
-                 bn_eps: float = TF_BN_EPS, width: float = 1.0) -> None:
+                 bn_eps: float = TF_BN_EPS, width: float = 1.0, literal: bool = False) -> None:
         super().__init__()
+        self.literal = literal
 
         def block(cin: int, cout: int) -> RSGB:
-            return RSGB(cin, cout, paper_order, bn_momentum, bn_eps)
+            return RSGB(cin, cout, paper_order, bn_momentum, bn_eps, literal)
 
         w1, w2, w3 = (scaled(w, width) for w in STAGE_WIDTHS)
         c0, c4, c5 = scaled(64, width), scaled(128, width), scaled(64, width)
@@ -196,6 +249,8 @@ class FaceMapNet(nn.Module):
     def forward(self, x: torch.Tensor, return_features: bool = False):
         if x.shape[-1] % 8 or x.shape[-2] % 8:
             raise ValueError(f"FaceMapNet input size must be a multiple of 8, got {tuple(x.shape[-2:])}")
+        if not self.literal:
+            x = preferred_layout(x, self)
         f1 = self.rgc1_3(self.rgc1_2(self.rgc1_1(self.rgc_init(x))))
         pool1 = F.max_pool2d(f1, 2)
         f2 = self.rgc2_3(self.rgc2_2(self.rgc2_1(pool1)))
@@ -218,9 +273,11 @@ class FaceMapNet(nn.Module):
 
 
 def build_facemapnet(model_cfg) -> FaceMapNet:
-    """FaceMapNet from a config's ``model`` section (``paper_order``, ``bn_momentum``, ``bn_eps``, ``width``)."""
+    """FaceMapNet from a config's ``model`` section (``paper_order``, ``bn_momentum``, ``bn_eps``, ``width``,
+    optional ``literal``)."""
     return FaceMapNet(paper_order=bool(model_cfg["paper_order"]), bn_momentum=float(model_cfg["bn_momentum"]),
-                      bn_eps=float(model_cfg["bn_eps"]), width=float(model_cfg.get("width", 1.0)))
+                      bn_eps=float(model_cfg["bn_eps"]), width=float(model_cfg.get("width", 1.0)),
+                      literal=bool(model_cfg.get("literal", False)))
 
 
 def depth_score(depth: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -67,6 +67,16 @@ def test_whole_network_folded_equals_literal_with_gradients():
         assert torch.allclose(p1.grad, p2.grad, atol=1e-8 * max(1.0, p1.grad.abs().max().item())), name
 
 
+def test_relus_in_place_only_in_the_folded_form():
+    folded = build_model("cdcn_u")
+    literal = set_literal(copy.deepcopy(folded), True)
+    relus = [m for m in folded.modules() if isinstance(m, torch.nn.ReLU)]
+    assert len(relus) == 12 and all(m.inplace for m in relus)  # conv1, 3 x 3 block units, lastconv1..2
+    assert not any(m.inplace for m in literal.modules() if isinstance(m, torch.nn.ReLU))
+    assert all(m.inplace for m in set_literal(literal, False).modules() if isinstance(m, torch.nn.ReLU))
+    assert not any(m.inplace for m in build_model("cdcnpp", literal=True).modules() if isinstance(m, torch.nn.ReLU))
+
+
 # ----------------------------------------------------------------------------- released checkpoint
 def released_layout() -> dict[str, tuple[int, ...]]:
     """The 74 keys of CDCN_U_P1.pkl and their shapes, written from the spec (not from dum.model)."""

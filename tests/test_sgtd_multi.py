@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -11,6 +12,7 @@ from conftest import DEFAULTS_ONLY
 
 from fas_core import checkpoint as ckpt
 from fas_core.config import AttrDict, materialise
+from fas_core.layers import set_literal
 from fas_sgtd_multi_frame.model import (
     OFFB,
     ConvGRU,
@@ -19,6 +21,7 @@ from fas_sgtd_multi_frame.model import (
     TemporalHead,
     build_multi_frame,
     multi_frame_score,
+    pairs_of,
 )
 from fas_sgtd_multi_frame.train import DEFAULTS, multi_frame_loss
 from fas_sgtd_single_frame.model import FaceMapNet
@@ -190,3 +193,52 @@ def test_cli_train_and_test_both_stages(fake_work, tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as e:
         multi_train.main(args + ["model.width=0.5", f"train.run_dir={tmp_path / 'other2'}"])
     assert e.value.code == 2 and "model.width" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- fast forward paths
+def test_pairs_of_takes_first_and_second_frames_in_any_layout() -> None:
+    seq = torch.arange(2 * 5 * 3 * 2 * 2, dtype=torch.float32).view(2, 5, 3, 2, 2)
+    frames_last = seq.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, (2, 5))
+    for s in (seq, frames_last):
+        first, second = pairs_of(s, 0), pairs_of(s, 1)
+        assert first.shape == second.shape == (8, 3, 2, 2)
+        assert torch.equal(first[5], seq[1, 1]) and torch.equal(second[5], seq[1, 2])  # clip 1, pair 1
+    assert pairs_of(frames_last, 1).is_contiguous(memory_format=torch.channels_last)
+
+
+def test_fast_multi_frame_equals_literal_with_gradients() -> None:
+    """Default forward (split OFFB convolution, batched channels-last frozen network) against the literal one."""
+    torch.manual_seed(14)
+    fast = build_multi_frame(AttrDict(dict(materialise(DEFAULTS)["model"], width=0.25)), 32)
+    literal = set_literal(copy.deepcopy(fast), True)
+    assert all(m.literal for m in literal.modules() if isinstance(m, OFFB))
+    clip = torch.rand(2, 5, 3, 32, 32) - 0.5
+    for mode in (False, True):
+        fast.train(mode)
+        literal.train(mode)
+        a, b = fast(clip), literal(clip)
+        for key in ("fused", "gru", "logits", "p_live", "single_depth"):
+            assert torch.allclose(a[key], b[key], atol=1e-4 * max(1.0, b[key].abs().max().item())), (mode, key)
+        ga = torch.autograd.grad(a["fused"].square().sum() + a["logits"][:, 0].sum(), list(fast.head.parameters()))
+        gb = torch.autograd.grad(b["fused"].square().sum() + b["logits"][:, 0].sum(),
+                                 list(literal.head.parameters()))
+        for (name, _), u, v in zip(fast.head.named_parameters(), ga, gb, strict=True):
+            assert torch.allclose(u, v, atol=1e-3 * max(1.0, v.abs().max().item())), (mode, name)
+
+
+def test_offb_split_convolution_equals_the_concatenation() -> None:
+    """The 3x3 convolution split by input channels, on features that need no gradient, in both layouts."""
+    torch.manual_seed(15)
+    block = OFFB(6, reduced=3)
+    literal = copy.deepcopy(block)
+    literal.literal = True
+    feats = torch.randn(2, 5, 6, 8, 8)
+    frames_last = feats.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, (2, 5))
+    with torch.no_grad():
+        ref = literal.eval()(feats)
+        for f in (feats, frames_last):
+            assert torch.allclose(block.eval()(f), ref, atol=1e-5)
+    ga = torch.autograd.grad(block.train()(frames_last).square().sum(), list(block.parameters()))
+    gb = torch.autograd.grad(literal.train()(feats).square().sum(), list(literal.parameters()))
+    for u, v in zip(ga, gb, strict=True):
+        assert torch.allclose(u, v, atol=1e-3 * max(1.0, v.abs().max().item()))

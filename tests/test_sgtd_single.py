@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from conftest import DEFAULTS_ONLY
 
 from fas_core import checkpoint as ckpt
 from fas_core.config import AttrDict, materialise
-from fas_core.layers import gradient_magnitude, sobel_xy
+from fas_core.layers import gradient_magnitude, set_literal, sobel_xy
 from fas_core.video_data import WorkPaths
 from fas_sgtd_single_frame import dataset as sd
 from fas_sgtd_single_frame.model import (
@@ -22,6 +23,7 @@ from fas_sgtd_single_frame.model import (
     FaceMapNet,
     SlimBatchNorm2d,
     box_mask,
+    build_facemapnet,
     l2_penalty,
     single_frame_score,
     tf_legacy_resize,
@@ -291,3 +293,62 @@ def test_predict_scores_with_the_mask_the_threshold_was_chosen_with(score_mask: 
         box = box_mask(4, 1.3).bool()
         for i in range(2):
             assert scores[i] == pytest.approx(float(torch.sigmoid(2 * depth[i][box].mean() - 1)), abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- fast forward paths
+def _with_running_statistics(net: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial BatchNorm statistics and offsets, so that eval-mode folding has something to fold."""
+    gen = torch.Generator().manual_seed(11)
+    for m in net.modules():
+        if isinstance(m, SlimBatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) * 4 + 1)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
+    return net
+
+
+@pytest.mark.parametrize("paper_order", [False, True])
+def test_fast_forward_equals_literal_with_gradients(paper_order: bool) -> None:
+    torch.manual_seed(12)
+    fast = _with_running_statistics(FaceMapNet(paper_order=paper_order, width=0.25))
+    literal = set_literal(copy.deepcopy(fast), True)
+    assert literal.literal and all(b.literal for b in literal.modules() if isinstance(b, RSGB))
+    assert list(fast.state_dict()) == list(literal.state_dict())  # same keys: checkpoints are shared
+    x = torch.rand(2, 3, 32, 32) - 0.5
+    for mode in (False, True):  # eval: BatchNorms folded on the fly; train: batch statistics
+        fast.train(mode)
+        literal.train(mode)
+        a, b = fast(x), literal(x)
+        scale = max(1.0, b.abs().max().item())
+        assert (a - b).abs().max().item() <= 1e-4 * scale, mode
+        ga = torch.autograd.grad(a.square().sum(), list(fast.parameters()))
+        gb = torch.autograd.grad(b.square().sum(), list(literal.parameters()))
+        for (name, _), u, v in zip(fast.named_parameters(), ga, gb, strict=True):
+            assert torch.allclose(u, v, atol=1e-3 * max(1.0, v.abs().max().item())), (mode, name)
+
+
+def test_fast_path_layout_and_running_statistics() -> None:
+    """Channels-last only without gradients; training updates the running statistics as the literal form."""
+    torch.manual_seed(13)
+    fast = FaceMapNet(width=0.25)
+    literal = set_literal(copy.deepcopy(fast), True)
+    x = torch.rand(1, 3, 32, 32) - 0.5
+    with torch.no_grad():
+        _, feats = fast.eval()(x, return_features=True)
+        _, lit_feats = literal.eval()(x, return_features=True)
+    assert all(f.is_contiguous(memory_format=torch.channels_last) and not f.is_contiguous() for f in feats)
+    assert all(f.is_contiguous() for f in lit_feats)
+    _, feats = fast.train()(x, return_features=True)
+    literal.train()(x)
+    assert all(f.is_contiguous() for f in feats)
+    for a, b in zip(fast.modules(), literal.modules(), strict=True):
+        if isinstance(a, SlimBatchNorm2d):
+            assert torch.allclose(a.running_mean, b.running_mean, atol=1e-6)
+            assert torch.allclose(a.running_var, b.running_var, atol=1e-5)
+            assert a.num_batches_tracked.item() == b.num_batches_tracked.item() == 1
+
+
+def test_build_facemapnet_literal_switch() -> None:
+    cfg = {"paper_order": False, "bn_momentum": 0.001, "bn_eps": 1e-3, "width": 0.25}
+    assert not build_facemapnet(cfg).literal
+    assert build_facemapnet(dict(cfg, literal=True)).rgc1_1.literal
