@@ -171,12 +171,12 @@ def evaluation(iters: int) -> tuple[str, ...]:
             f"train.ckpt_every={every}", "train.image_every=0")
 
 
-def train_and_test(module: str, run_dir: Path, args: Sequence[str], test_args: Sequence[str] = ()) -> list[Step]:
+def train_and_test(module: str, run_dir: Path, args: Sequence[str]) -> list[Step]:
     """``python -m <module>.train`` then ``.test`` with the same overrides, in ``run_dir``."""
     common = (*args, f"train.run_dir={run_dir}")
     return [Step(f"train {run_dir.relative_to(run_dir.parents[2])}", ("-m", f"{module}.train", *common),
                  marker(run_dir, "train")),
-            Step(f"test {run_dir.relative_to(run_dir.parents[2])}", ("-m", f"{module}.test", *common, *test_args),
+            Step(f"test {run_dir.relative_to(run_dir.parents[2])}", ("-m", f"{module}.test", *common),
                  marker(run_dir, "test"))]
 
 
