@@ -96,7 +96,8 @@ def add_pointwise_conv_(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor
     With both tensors channels-last this is one matrix product accumulated into ``out``'s memory
     (``[N*H*W, C_out] += [N*H*W, C_in] @ W^T``): no temporary and no separate addition.
     """
-    if not (is_channels_last(out) and is_channels_last(x)):
+    if not (is_channels_last(out) and is_channels_last(x)) or not out.dtype == x.dtype == weight.dtype:
+        # mixed precision (autocast hands bf16 activations to float weights): the convolution casts, addmm would not
         return out.add_(F.conv2d(x, weight))
     rows = out.permute(0, 2, 3, 1).view(-1, out.shape[1])  # channels-last memory is NHWC: these are views
     rows.addmm_(x.permute(0, 2, 3, 1).view(-1, x.shape[1]), weight.flatten(1).t())

@@ -145,6 +145,18 @@ def test_add_pointwise_conv_accumulates_in_place():
         assert result.data_ptr() == ptr and torch.allclose(out, expect, atol=1e-5)
 
 
+def test_add_pointwise_conv_under_bf16_autocast_takes_float_weights():
+    """Autocast hands bf16 channels-last activations to a float weight; the sum must still be the 1x1 conv."""
+    torch.manual_seed(7)
+    weight = torch.randn(5, 3, 1, 1)
+    x = torch.randn(2, 3, 4, 6).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    out = torch.randn(2, 5, 4, 6).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    expect = out.float() + torch.einsum("oc,nchw->nohw", weight[:, :, 0, 0], x.float())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        result = add_pointwise_conv_(out, x, weight)
+    assert result.dtype == torch.bfloat16 and torch.allclose(result.float(), expect, atol=0.1, rtol=0.02)
+
+
 def test_preferred_layout_channels_last_only_without_gradients():
     conv = nn.Conv2d(3, 4, 3)
     x = torch.randn(1, 3, 8, 8)
