@@ -74,15 +74,16 @@ def test_first_format_checkpoints_still_load():
     ref = ckpt.load_file(FIXTURES / "legacy_sgtd_single.pt")["reference"]
     assert single.record.model_args["width"] == 0.125 and single.record.input.size == 32
     assert single.record.score_rule == "label" and single.record.threshold == 0.5
+    # the eval forward folds BatchNorm into the convolutions: float rounding (relative 3e-5 on these 1e5-sized maps)
     with torch.no_grad():
-        assert torch.allclose(single.model(ref["input"]), ref["output"], atol=1e-6)
+        assert torch.allclose(single.model(ref["input"]), ref["output"], rtol=1e-4, atol=1e-6)
     multi = restore(FIXTURES / "legacy_sgtd_multi.pt")
     ref = ckpt.load_file(FIXTURES / "legacy_sgtd_multi.pt")["reference"]
     assert (multi.record.input.clip_frames, multi.record.input.clip_interval) == (5, 3)
     assert multi.record.model_args["input_size"] == 32 and multi.record.model_args["gru_recurrent"] is True
     with torch.no_grad():
         out = multi.model(ref["input"])
-    assert torch.allclose(out["fused"], ref["fused"], atol=1e-6) and torch.allclose(out["p_live"], ref["p_live"])
+    assert torch.allclose(out["fused"], ref["fused"], rtol=1e-4, atol=1e-6) and torch.allclose(out["p_live"], ref["p_live"])
 
 
 def test_first_format_metadata_of_every_method():
