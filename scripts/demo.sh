@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # The README's main command: the whole toolkit on the built-in synthetic OULU-NPU (demo preset),
 # on CPU, from a fresh clone: set-up -> synthetic data -> preprocessing -> colour baseline ->
-# DSDG generator -> generation -> CDCN+DUM (real + generated, and real only) -> FAS-SGTD single
-# and multi-frame -> one ACER table (OULU protocol 1 of the synthetic data, test split,
+# DSDG generator -> generation -> CDCN+DUM on real + generated data -> FAS-SGTD single and
+# multi-frame -> one ACER table (OULU protocol 1 of the synthetic data, test split,
 # threshold from dev). The demo preset's test split holds 30 live and 120 attack videos (15 users),
 # so that the table's 95% bootstrap intervals are narrow enough to tell methods apart.
 #
 # Training budgets here are shorter than each train.sh default so that the whole demo fits in
-# about half an hour on 2 CPU cores (1739 s measured); change them with these variables:
+# 20 minutes on 2 CPU cores; change them with these variables:
 #   DEMO_DSDG_ITERS (default 40)   DEMO_PAIRS (100)   DEMO_DUM_ITERS (160)
-#   DEMO_SGTD_ITERS (400)          DEMO_MULTI_ITERS (150)
-#   DEMO_DUM_TEST_FRAMES (2): frames scored per test video by each DUM run (the DUM demo config
-#   scores 8; at 64x64 the 150 test videos would add about a minute per run on 2 cores)
+#   DEMO_SGTD_ITERS (250)          DEMO_MULTI_ITERS (100)
+#   DEMO_DUM_TEST_FRAMES (2): frames scored per test video by the DUM run (the DUM demo config
+#   scores 8; at 64x64 the 150 test videos would add about a minute on 2 cores)
+#   DEMO_COMPARE_REAL_ONLY=1: also train DUM on the real data alone (same seed and budget; about
+#   7 more minutes). Whether generated data helps is claim 4 of scripts/claims.sh, over seeds.
 # Rerunning skips every finished stage. Runs go to work_dirs/demo/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -22,9 +24,15 @@ work=datasets/demo_work
 dsdg_iters="${DEMO_DSDG_ITERS:-40}"
 pairs="${DEMO_PAIRS:-100}"
 dum_iters="${DEMO_DUM_ITERS:-160}"
-sgtd_iters="${DEMO_SGTD_ITERS:-400}"
-multi_iters="${DEMO_MULTI_ITERS:-150}"
+sgtd_iters="${DEMO_SGTD_ITERS:-250}"
+multi_iters="${DEMO_MULTI_ITERS:-100}"
 dum_test_frames="${DEMO_DUM_TEST_FRAMES:-2}"
+compare=()
+dum_rows=("CDCN+DUM, real + DSDG-generated=$runs/dum_real_gen/test/metrics.json")
+if [ "${DEMO_COMPARE_REAL_ONLY:-0}" = 1 ]; then
+  compare=(--compare-real-only)
+  dum_rows+=("CDCN+DUM, real only=$runs/dum_real/test/metrics.json")
+fi
 start=$(date +%s)
 mkdir -p "$runs"
 
@@ -44,8 +52,8 @@ else
   echo "complete ($runs/baseline/metrics.json): skipped"
 fi
 
-banner "3/5 DSDG generator -> generated pairs -> CDCN+DUM on real + generated, and on real data only"
-bash scripts/pipeline.sh --runs "$runs" --work "$work" --compare-real-only \
+banner "3/5 DSDG generator -> generated pairs -> CDCN+DUM on real + generated data"
+bash scripts/pipeline.sh --runs "$runs" --work "$work" "${compare[@]}" \
   --dsdg-iters "$dsdg_iters" --num-pairs "$pairs" --dum-iters "$dum_iters" \
   --dum "test.frames_per_video=$dum_test_frames"
 
@@ -63,8 +71,7 @@ bash fas_sgtd_multi_frame/test.sh "${multi[@]}"
 banner "results: synthetic OULU-NPU protocol 1, test split, threshold chosen on dev"
 python scripts/results_table.py \
   "colour-histogram baseline=$runs/baseline/metrics.json" \
-  "CDCN+DUM, real + DSDG-generated=$runs/dum_real_gen/test/metrics.json" \
-  "CDCN+DUM, real only=$runs/dum_real/test/metrics.json" \
+  "${dum_rows[@]}" \
   "FAS-SGTD single-frame=$runs/sgtd_single/test/metrics.json" \
   "FAS-SGTD multi-frame=$runs/sgtd_multi/test/metrics.json"
 echo
