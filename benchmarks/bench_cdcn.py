@@ -34,7 +34,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.timing import add_timing_arguments, apply_timing_arguments, interleaved, load_average  # noqa: E402
+from benchmarks.timing import (  # noqa: E402
+    add_timing_arguments,
+    apply_timing_arguments,
+    convolution_share,
+    interleaved,
+    load_average,
+    median,
+)
 from dum.losses import mixed_batch_loss  # noqa: E402
 from dum.model import build_model, reparameterize, set_literal  # noqa: E402
 from fas_core.fuse import fuse_for_inference  # noqa: E402
@@ -121,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     add_timing_arguments(p, iters=2)
     p.add_argument("--amp", action="store_true", help="bf16 autocast")
     p.add_argument("--channels-last", action="store_true", help="also measure every variant in channels_last")
+    p.add_argument("--profile", action="store_true",
+                   help="profile one folded step: its share of CPU time in convolutions and the ceiling it leaves")
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--skip-inference", action="store_true")
     args = p.parse_args(argv)
@@ -136,7 +145,19 @@ def main(argv: list[str] | None = None) -> int:
             times = interleaved(fns, args.iters, args.repeats, args.warmup, device)
             print("\n".join(table(title, times, args.batch)))
             print(f"load average (1/5/15 min): {before} -> {load_average()}\n")
+            if args.profile:
+                print(ceiling_line(times, fns) + "\n")
     return 0
+
+
+def ceiling_line(times: dict[tuple[str, str], list[float]], fns: dict[tuple[str, str], Callable[[], None]]) -> str:
+    """The folded step's share of CPU time in convolutions (one profiled call) and the speed-up over
+    the literal form that the folded step's convolutions alone would reach."""
+    key = ("folded", "NCHW")
+    share = convolution_share(fns[key])
+    ceiling = median(times[("literal", "NCHW")]) / (median(times[key]) * share) if share else float("inf")
+    return (f"folded, NCHW: {100 * share:.0f}% of the step's CPU time is convolution (torch.profiler); "
+            f"with everything else free it would be at most {ceiling:.2f}x the literal form")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.timing import (  # noqa: E402
     add_timing_arguments,
     apply_timing_arguments,
+    convolution_share,
     interleaved,
     load_average,
     median,
@@ -209,7 +210,21 @@ def bench_stage(stage: str, size: int, args: argparse.Namespace, device: torch.d
             rows.append(table_row(stage, size, batch, f"inference, torch.compile (compiled in {compile_s:.0f} s)",
                                   times, "compiled", compiled_diff, before))
         print("\n".join(rows[-2:] if "compiled" in fns else rows[-1:]), flush=True)
+        if args.profile:
+            rows.append(ceiling_row(stage, size, batch, mode, times, fast_steps[mode]))
+            print(rows[-1], flush=True)
     return rows
+
+
+def ceiling_row(stage: str, size: int, batch: int, mode: str, times: dict[str, list[float]], fast: Step) -> str:
+    """A table row: the fast step's share of CPU time in convolutions, and the speed-up over the
+    literal form that a fast step made of its convolutions alone would reach (the ceiling for any
+    change that leaves the convolutions as they are)."""
+    share = convolution_share(fast)
+    ceiling = median(times["literal"]) / (median(times["fast"]) * share) if share else float("inf")
+    return (f"| {stage} frame | {size} | {batch} | {mode}: fast step's convolutions alone | | "
+            f"{median(times['fast']) * share:.2f} | | **{ceiling:.2f}x** at most "
+            f"({100 * share:.0f}% of the fast step is convolution) | | |")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -223,6 +238,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-multi", type=int, default=1, help="5-frame clips per multi-frame step (default 1)")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="max output difference allowed, relative to max(1, |output|) (default 1e-4)")
+    p.add_argument("--profile", action="store_true",
+                   help="after each row, profile one fast step (torch.profiler): its share of CPU time in "
+                        "convolutions, and the speed-up ceiling that share leaves (CPU)")
     p.add_argument("--compile", action="store_true",
                    help="also time inference of the fast network under torch.compile (inductor, frozen weights)")
     add_timing_arguments(p)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 
 def sync(device: torch.device) -> None:
@@ -61,6 +62,24 @@ def interleaved(fns: Mapping[str, Callable[[], object]], iters: int = 1, repeats
         for name in rotated(list(fns), r):
             times[name].append(seconds_per_call(fns[name], iters, device))
     return times
+
+
+CONVOLUTION_MARKERS = ("convolution", "conv2d", "conv_depthwise")  # aten op names, forward and backward
+
+
+def convolution_share(fn: Callable[[], object]) -> float:
+    """Fraction of one call's CPU time (op self times, torch.profiler) spent in convolutions.
+
+    Forward and backward kernels alike (``aten::mkldnn_convolution``, ``aten::convolution_backward``,
+    the slow and depthwise fallbacks). ``1 / share`` bounds what any change that leaves the
+    convolutions as they are can gain: the step could at best shrink to its convolution time.
+    """
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    conv = sum(e.self_cpu_time_total for e in events if any(m in e.key for m in CONVOLUTION_MARKERS))
+    return conv / total if total else 0.0
 
 
 def median(values: list[float]) -> float:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from benchmarks import bench_cdcn, bench_sgtd
-from benchmarks.timing import interleaved, rotated, speedup
+from benchmarks.timing import convolution_share, interleaved, rotated, speedup
 
 
 def test_rotated_order() -> None:
@@ -31,6 +31,25 @@ def test_speedup_is_the_ratio_of_medians() -> None:
     assert speedup(times, "fast", "literal") == pytest.approx(4.0 / 2.0)
 
 
+def test_convolution_share_counts_convolution_kernels_only() -> None:
+    x = torch.randn(1, 8, 32, 32)
+    w = torch.randn(8, 8, 3, 3)
+    assert convolution_share(lambda: torch.sort(x.flatten())) == 0.0
+    assert convolution_share(lambda: torch.nn.functional.conv2d(x, w, padding=1)) > 0.5
+    w.requires_grad_(True)
+    mixed = convolution_share(lambda: torch.nn.functional.conv2d(x, w, padding=1).square().sum().backward())
+    assert 0.0 < mixed < 1.0
+
+
+def test_bench_sgtd_profile_adds_the_ceiling_row() -> None:
+    torch.set_num_threads(1)
+    table = bench_sgtd.main(["--sizes", "16", "--width", "0.125", "--repeats", "1", "--warmup", "0",
+                             "--stages", "single", "--modes", "training", "--profile"])
+    row = next(line for line in table.splitlines() if "convolutions alone" in line)
+    share = float(row.split("(")[1].split("%")[0])
+    assert 0 < share <= 100 and "x** at most" in row
+
+
 def test_bench_sgtd_runs_and_checks_outputs(capsys) -> None:
     torch.set_num_threads(1)
     table = bench_sgtd.main(["--sizes", "16", "--width", "0.125", "--repeats", "1", "--warmup", "0"])
@@ -44,7 +63,9 @@ def test_bench_sgtd_runs_and_checks_outputs(capsys) -> None:
 
 def test_bench_cdcn_runs(capsys) -> None:
     torch.set_num_threads(1)
-    assert bench_cdcn.main(["--size", "32", "--batch", "2", "--repeats", "1", "--warmup", "0", "--iters", "1"]) == 0
+    assert bench_cdcn.main(["--size", "32", "--batch", "2", "--repeats", "1", "--warmup", "0", "--iters", "1",
+                            "--profile"]) == 0
     out = capsys.readouterr().out
+    assert out.count("of the step's CPU time is convolution") == 2
     assert "max output difference folded vs literal" in out
     assert out.count("| literal | NCHW |") == 2 and "| folded + fused BN | NCHW |" in out
