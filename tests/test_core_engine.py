@@ -81,6 +81,12 @@ def test_sampler_is_deterministic_and_resumable():
     assert list(s) != full  # a new order every epoch
 
 
+def test_default_epoch_is_the_seeded_permutation_cut_into_full_batches():
+    # the order a run's checkpoints were trained in: numpy's permutation from (seed, epoch), last partial batch dropped
+    order = np.random.default_rng([5, 2]).permutation(10).tolist()
+    assert SeededBatchSampler(10, 3, seed=5).epoch_batches(2) == [order[0:3], order[3:6], order[6:9]]
+
+
 def test_ddp_ranks_take_disjoint_batches():
     r0 = [i for b in SeededBatchSampler(12, 2, 0, rank=0, world=2) for i, _ in b]
     r1 = [i for b in SeededBatchSampler(12, 2, 0, rank=1, world=2) for i, _ in b]
