@@ -217,6 +217,11 @@ def cell(value: Any) -> str:
     return str(value).replace("|", "/").replace("\n", " ")
 
 
+def failure(e: BaseException) -> str:
+    """A failed row's result: the exception's type and the first line of its message (at most 300 characters)."""
+    return f"FAIL: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+
+
 def tail(path: Path, lines: int = 3) -> str:
     """The last lines of a log file, for a failure's note."""
     try:

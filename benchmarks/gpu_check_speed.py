@@ -44,6 +44,7 @@ from gpu_check_common import (
     Context,
     MethodSpec,
     cell,
+    failure,
     log,
 )
 from timing import seconds_per_call, sync
@@ -148,7 +149,7 @@ def guarded_step(ctx: Context, spec: MethodSpec, variant: str,
         return measure_step(ctx, spec, variant, before_timing)
     except Exception as e:  # any failure is a finding of the check, reported in its row
         return {"what": f"{spec.key} {variant}", "method": spec.label, "variant": VARIANT_TEXT[variant],
-                "result": f"FAIL: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"}
+                "result": failure(e)}
     finally:
         free_memory()
 
@@ -241,7 +242,7 @@ def measure_predict(ctx: Context, checkpoints: dict[str, Path]) -> list[dict[str
                         "crop ms": r["crop"], "network ms (fused)": r["model"],
                         "network ms (as trained)": r["model_plain"], "end to end ms": r["total"], "result": "ok"})
         except (Exception, SystemExit) as e:  # SystemExit: bench's "no face found"
-            row["result"] = f"FAIL: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+            row["result"] = failure(e)
         rows.append(row)
     return rows
 

@@ -156,6 +156,19 @@ def _stage_argv(cfg: Any) -> dict[str, list[str]]:
                            "--out", str(lists)]}
 
 
+def complete_when(needed: Callable[[], list[str]], present: Callable[[], list[str]]) -> Callable[[], bool]:
+    """A stage's completeness check: every needed video (there is at least one) is present.
+
+    Each listing walks a tree of frame folders: it is taken once per check (``present`` not at all
+    when nothing is needed).
+    """
+    def complete() -> bool:
+        names = set(needed())
+        return bool(names) and names <= set(present())
+
+    return complete
+
+
 def build_plan(cfg: Any, shard: Shard | None = None) -> list[Stage]:
     """The stages and their command lines for a resolved config (for the videos of ``shard`` only, if given)."""
     oulu_root, work = Path(cfg.oulu_root), Path(cfg.work_root)
@@ -170,14 +183,13 @@ def build_plan(cfg: Any, shard: Shard | None = None) -> list[Stage]:
     def detected() -> list[str]:
         return mine(_video_dirs(frames, "faces.json"))
 
-    def all_videos_extracted() -> bool:
+    def source_videos() -> list[str]:
         from data.extract_frames import find_videos
 
-        names = mine(list(find_videos(oulu_root, str(cfg.dataset)))) if oulu_root.is_dir() else []
-        return bool(names) and set(names) <= set(extracted())
+        return mine(list(find_videos(oulu_root, str(cfg.dataset)))) if oulu_root.is_dir() else []
 
     def all_done_under(root: Path, needed: Callable[[], list[str]]) -> Callable[[], bool]:
-        return lambda: bool(needed()) and set(needed()) <= set(_video_dirs(root, fileio.DONE_MARKER))
+        return complete_when(needed, lambda: _video_dirs(root, fileio.DONE_MARKER))
 
     def summary(root: Path, stage: str, name: str = SUMMARY) -> Path:
         return root / (shard_summary_name(stage, shard) if shard else name)
@@ -190,9 +202,9 @@ def build_plan(cfg: Any, shard: Shard | None = None) -> list[Stage]:
         Stage("synth", argv["synth"], None,
               lambda: has_dataset(oulu_root, str(cfg.dataset)) or not cfg.synth.enabled),
         Stage("extract_frames", argv["extract_frames"], summary(frames, "extract_frames", EXTRACT_SUMMARY),
-              all_videos_extracted),
+              complete_when(source_videos, extracted)),
         Stage("detect_faces", argv["detect_faces"], summary(frames, "detect_faces"),
-              lambda: bool(extracted()) and set(extracted()) <= set(detected())),
+              complete_when(extracted, detected)),
         Stage("make_depth", argv["make_depth"], summary(depth, "make_depth"), all_done_under(depth, detected)),
         Stage("crop", argv["crop"], summary(crops, "crop"), all_done_under(crops, detected)),
         Stage("make_lists", argv["make_lists"], lists / SUMMARY, lambda: False,

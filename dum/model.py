@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fas_core.layers import CDConv2d
+from fas_core.layers import set_literal as set_cdc_literal
 
 # Channel widths of each block's convolutions (docs/methods/dum.md, "CDCN" and "CDCN++").
 CDCN_WIDTHS: dict[str, tuple[int, ...]] = {
@@ -193,9 +194,8 @@ def set_literal(model: nn.Module, literal: bool) -> nn.Module:
     The ReLUs follow: in place in the folded form, out of place in the literal one (each follows a
     BatchNorm or a CDC layer, neither of whose backward reads its output).
     """
+    set_cdc_literal(model, literal)  # the CDC layers are the modules with a ``literal`` switch
     for m in model.modules():
-        if isinstance(m, CDConv2d):
-            m.literal = literal
-        elif isinstance(m, nn.ReLU):
+        if isinstance(m, nn.ReLU):
             m.inplace = not literal
     return model

@@ -144,10 +144,23 @@ def compare_dirs(dirs_a: Sequence[str | Path], dirs_b: Sequence[str | Path],
     return compare_arms([RunScores.from_dir(d) for d in dirs_a], [RunScores.from_dir(d) for d in dirs_b], settings)
 
 
+def _shown_as(key: str) -> tuple[float, int]:
+    """``(scale, decimals)`` a figure is printed with: ACER in percent with 2, AUC as a fraction with 3."""
+    return (1.0, 3) if key == "AUC" else (100.0, 2)
+
+
 def format_mean_interval(summary: Mapping[str, Any], key: str) -> str:
     """``12.50 ± 6.25 [3.12, 25.00]`` (percent for ACER; AUC as a fraction)."""
-    scale, digits = (1.0, 3) if key == "AUC" else (100.0, 2)
+    scale, digits = _shown_as(key)
     std = summary["std"]
     lo, hi = summary["ci"]
     spread = "n/a" if np.isnan(std) else f"{scale * std:.{digits}f}"
     return f"{scale * summary['mean']:.{digits}f} ± {spread} [{scale * lo:.{digits}f}, {scale * hi:.{digits}f}]"
+
+
+def format_gain(gain: Mapping[str, Any], key: str) -> str:
+    """``+6.25 [+1.00, +12.50] (seeds: +5.00, +7.50)``: the mean gain, its interval and the per-seed gains."""
+    scale, digits = _shown_as(key)
+    lo, hi = gain["ci"]
+    seeds = ", ".join(f"{scale * g:+.{digits}f}" for g in gain["per_seed"])
+    return f"{scale * gain['mean']:+.{digits}f} [{scale * lo:+.{digits}f}, {scale * hi:+.{digits}f}] (seeds: {seeds})"

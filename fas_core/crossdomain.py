@@ -21,13 +21,13 @@ the threshold alone can be told from that of the model choice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .bootstrap import confidence_intervals
 from .config import Typed
-from .metrics import eer_point, evaluate_split
+from .metrics import eer_point, evaluate_split, fpr_key
 from .scores import ScoreSet
 
 SELECTION_RULES = ("source_dev", "target_oracle")
@@ -74,23 +74,25 @@ def selections(rule: str) -> list[Selection]:
     return [TARGET_ORACLE] if rule == "target_oracle" else []
 
 
-def _tprs(m: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in m.items() if k.startswith("TPR@FPR")}
-
-
 def rule_figures(dev: Rows, test: Rows, model: str) -> dict[str, dict[str, Any]]:
     """One model's figures under both thresholds: ``source_dev`` and ``test_eer_threshold``."""
     dev_set, test_set = ScoreSet.from_rows(dev, source="dev scores"), ScoreSet.from_rows(test, source="test scores")
-    m = evaluate_split(dev_set, test_set, fprs=CROSS_DOMAIN_FPRS)
-    ci = confidence_intervals(dev_set, test_set)
-    common = {"model": model, "AUC": m["AUC"], "AUC_ci": ci["AUC_ci"], **_tprs(m)}
+    figures = {**evaluate_split(dev_set, test_set, fprs=CROSS_DOMAIN_FPRS), **confidence_intervals(dev_set, test_set)}
+    return rules_from_figures(figures, model)
+
+
+def rules_from_figures(m: Mapping[str, Any], model: str) -> dict[str, dict[str, Any]]:
+    """:func:`rule_figures` from figures already computed on the same split, with the default bootstrap intervals
+    (the test report's, :func:`fas_core.evaluate.evaluate_with_intervals`): nothing is evaluated again."""
+    tprs = {fpr_key(f): m[fpr_key(f)] for f in CROSS_DOMAIN_FPRS}
+    common = {"model": model, "AUC": m["AUC"], "AUC_ci": m["AUC_ci"], **tprs}
     return {
         "source_dev": {**common, "threshold": m["threshold"], "threshold_from": THRESHOLD_SOURCES["source_dev"],
-                       "HTER": m["HTER"], "HTER_ci": ci["HTER_ci"]},
+                       "HTER": m["HTER"], "HTER_ci": m["HTER_ci"]},
         # HTER at the test set's own EER point is EER_test; its bootstrap re-chooses that point on each resample
         "test_eer_threshold": {**common, "threshold": m["threshold_test_EER"],
                                "threshold_from": THRESHOLD_SOURCES["test_eer_threshold"],
-                               "HTER": m["HTER_at_test_EER_threshold"], "HTER_ci": ci["EER_test_ci"]},
+                               "HTER": m["HTER_at_test_EER_threshold"], "HTER_ci": m["EER_test_ci"]},
     }
 
 

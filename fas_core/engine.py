@@ -68,6 +68,7 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     # 0: the first unreadable file stops the run (the original code crashed there).
     "max_unreadable": Typed(float, 0.05, low=0.0, high=1.0),
 }
+UNREADABLE_NAMED_IN_LOG = 20  # distinct unreadable training files named in the log, one line each
 # Keys that may change when a run resumes: budget, cadence, logging, workers, scoring. Any other
 # difference (model, data, batch, optimiser, seed) makes a different run, and resume refuses it.
 RESUME_FREE = ("train.max_iters", "train.log_every", "train.image_every", "train.eval_every", "train.eval_after",
@@ -386,12 +387,14 @@ def loop(run: Run) -> None:
 
 
 def count_unreadable(run: Run, failures: list[str]) -> None:
-    """Tally the reads of a batch; name each newly failed file (the first 20) and stop past the limit."""
+    """Tally the reads of a batch; name each newly failed file (the first :data:`UNREADABLE_NAMED_IN_LOG`) and stop
+    past the limit."""
     tally = run.unreadable
-    for failure in tally.add(int(run.cfg.train.batch_size), failures):
-        if len(tally.seen) <= 20:
-            run.log.warning(f"[{run.task.name}] unreadable training input, replaced by another sample of its class: "
-                            f"{failure}")
+    new = tally.add(int(run.cfg.train.batch_size), failures)
+    named_before = len(tally.seen) - len(new)
+    for failure in new[:max(0, UNREADABLE_NAMED_IN_LOG - named_before)]:
+        run.log.warning(f"[{run.task.name}] unreadable training input, replaced by another sample of its class: "
+                        f"{failure}")
     tally.check(f"[{run.task.name}] step {run.progress.step}")
 
 

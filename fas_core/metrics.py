@@ -292,7 +292,8 @@ def bpcer_at_apcer(
 
 
 # ----------------------------------------------------------------------------- split evaluation
-def _fpr_key(fpr: float) -> str:
+def fpr_key(fpr: float) -> str:
+    """The figure name of the TPR at ``fpr``: ``TPR@FPR=1e-2``, ``TPR@FPR=0.005``."""
     exp = round(math.log10(fpr))
     return f"TPR@FPR=1e{exp}" if math.isclose(10.0**exp, fpr) else f"TPR@FPR={fpr:g}"
 
@@ -365,7 +366,7 @@ def evaluate_split(
         }
     )
     for f in fprs:
-        out[_fpr_key(f)] = tpr_at_fpr(ts, ty, f)
+        out[fpr_key(f)] = tpr_at_fpr(ts, ty, f)
     key = "BPCER20" if math.isclose(apcer_target, 0.05) else f"BPCER@APCER={apcer_target:g}"
     out[key] = b20["bpcer"]
     out[f"{key}_threshold"] = b20["threshold"]

@@ -24,7 +24,7 @@ import torch
 
 from . import checkpoint as ckpt
 from .config import config_argparser, config_from_cli, to_plain
-from .crossdomain import ORACLE_CHECKPOINT, describe_rules, oracle_figures, rule_figures
+from .crossdomain import ORACLE_CHECKPOINT, describe_rules, oracle_figures, rules_from_figures
 from .dist import choose_device, launched_by_torchrun
 from .engine import train
 from .errors import UserError, run_cli
@@ -107,7 +107,7 @@ def _test(task_cls: type[Task], argv: Sequence[str] | None) -> dict[str, Any]:
     figures = _write_report(task, cfg, restored, out_dir, dev, test)
     from .report import add_selection_rules  # plots (matplotlib) only when a test runs
 
-    add_selection_rules(out_dir, figures, _selection_rules(task, cfg, restored, dev.rows, test.rows))
+    add_selection_rules(out_dir, figures, _selection_rules(task, cfg, restored, figures))
     threshold = float(figures["threshold"])
     print(f"[{task.name}] test report in {out_dir}: APCER {figures['APCER']:.4f} BPCER {figures['BPCER']:.4f} "
           f"ACER {figures['ACER']:.4f} (threshold {threshold:.4f} from dev)" + _unreadable_note(dev, test), flush=True)
@@ -122,10 +122,11 @@ def _model_name(restored: Restored) -> str:
     return Path(restored.source).name + ("" if step is None else f" (step {step})")
 
 
-def _selection_rules(task: Task, cfg: Any, restored: Restored, dev_rows: list, test_rows: list) -> dict[str, Any]:
+def _selection_rules(task: Task, cfg: Any, restored: Restored, figures: Mapping[str, Any]) -> dict[str, Any]:
     """The ``selection_rules`` section of metrics.json (:mod:`fas_core.crossdomain`): the default rule and the
-    literature's threshold on this model, and with ``eval.selection: target_oracle`` the literature's model."""
-    rules: dict[str, Any] = rule_figures(dev_rows, test_rows, _model_name(restored))
+    literature's threshold on this model (from the report's ``figures``), and with ``eval.selection:
+    target_oracle`` the literature's model."""
+    rules: dict[str, Any] = rules_from_figures(figures, _model_name(restored))
     if str(cfg.eval.get("selection", "source_dev")) != "target_oracle" or restored.released:
         return rules
     path = Path(cfg.train.run_dir) / ORACLE_CHECKPOINT

@@ -38,13 +38,8 @@ class SeededBatchSampler(Sampler):
                  batches_fn=None, start_epoch: int = 0, start_batch: int = 0) -> None:
         self.n_items, self.batch_size, self.seed = n_items, batch_size, seed
         self.rank, self.world = rank, world
-        self.batches_fn = batches_fn or self._shuffled_batches
+        self.batches_fn = batches_fn or shuffled_batches(n_items, batch_size)
         self.epoch, self.start_batch = start_epoch, start_batch
-
-    def _shuffled_batches(self, rng: np.random.Generator) -> list[list[int]]:
-        order = rng.permutation(self.n_items).tolist()
-        n = len(order) // self.batch_size
-        return [order[i * self.batch_size:(i + 1) * self.batch_size] for i in range(n)]
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         rng = np.random.default_rng([self.seed, epoch])

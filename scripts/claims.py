@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
 
 from fas_core import fileio  # noqa: E402
 from fas_core.bootstrap import BootstrapSettings  # noqa: E402
-from fas_core.compare import RULE_TEXT, compare_dirs, format_mean_interval  # noqa: E402
+from fas_core.compare import RULE_TEXT, compare_dirs, format_gain, format_mean_interval  # noqa: E402
 from fas_core.errors import UserError, run_cli  # noqa: E402
 from fas_core.oulu import parse_video_name  # noqa: E402
 
@@ -347,13 +347,6 @@ def budget_text(b: Budget) -> str:
 
 
 # ----------------------------------------------------------------------------- tables
-def gain_text(gain: dict[str, Any], key: str) -> str:
-    scale, digits = (1.0, 3) if key == "AUC" else (100.0, 2)
-    lo, hi = gain["ci"]
-    seeds = ", ".join(f"{scale * g:+.{digits}f}" for g in gain["per_seed"])
-    return f"{scale * gain['mean']:+.{digits}f} [{scale * lo:+.{digits}f}, {scale * hi:+.{digits}f}] (seeds: {seeds})"
-
-
 def claim_table(summary: dict[str, Any]) -> list[str]:
     """Markdown lines: one row per arm (mean ± std [95 % interval] of the test ACER and AUC), the gain."""
     lines = ["| arm | seeds | test ACER (%) mean ± std [95% CI] | test AUC mean ± std [95% CI] | wall time (s) |",
@@ -363,7 +356,7 @@ def claim_table(summary: dict[str, Any]) -> list[str]:
         lines.append(f"| {tag}: {a['label']} | {summary['seeds']} | {format_mean_interval(a['ACER'], 'ACER')} | "
                      f"{format_mean_interval(a['AUC'], 'AUC')} | {a['wall_s']:.0f} |")
     g = summary["gain"]
-    lines.append(f"| gain of A over B | | {gain_text(g['ACER'], 'ACER')} | {gain_text(g['AUC'], 'AUC')} | |")
+    lines.append(f"| gain of A over B | | {format_gain(g['ACER'], 'ACER')} | {format_gain(g['AUC'], 'AUC')} | |")
     return lines
 
 

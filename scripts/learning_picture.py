@@ -28,6 +28,7 @@ import torch  # noqa: E402
 from torch.utils.data import default_collate  # noqa: E402
 
 from dum import dataset as dd  # noqa: E402
+from dum.method import MEAN, STD  # noqa: E402
 from dum.train import DumTask  # noqa: E402
 from fas_core.config import config_argparser, config_from_cli  # noqa: E402
 from fas_core.dist import choose_device  # noqa: E402
@@ -35,8 +36,6 @@ from fas_core.errors import UserError, run_cli  # noqa: E402
 from fas_core.methods import restore  # noqa: E402
 from fas_core.plots import plot_faces_over_depth  # noqa: E402
 from fas_core.scoring import sample_videos  # noqa: E402
-
-PIXEL_MEAN, PIXEL_STD = 127.5, 128.0  # dum.dataset.to_tensors: (x - 127.5) / 128
 
 
 @dataclass
@@ -60,8 +59,8 @@ def picked_items(task: DumTask, split: str, per_class: int) -> list[dd.VideoItem
 
 
 def face_of(image: torch.Tensor) -> np.ndarray:
-    """A normalised CHW network input back to an HWC uint8 picture."""
-    rgb = image.permute(1, 2, 0).numpy() * PIXEL_STD + PIXEL_MEAN
+    """A normalised CHW network input back to an HWC uint8 picture (the inverse of dum.dataset.to_tensors)."""
+    rgb = image.permute(1, 2, 0).numpy() * STD + MEAN
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 

@@ -19,11 +19,13 @@ from dum.train import DEFAULTS as DUM_DEFAULTS
 from dum.train import DumTask
 from fas_core import fileio
 from fas_core.config import load_config
-from fas_core.crossdomain import rule_figures, target_oracle_metric
+from fas_core.crossdomain import rule_figures, rules_from_figures, target_oracle_metric
 from fas_core.datasets import get_dataset, mcio
 from fas_core.datasets.base import strip_video_extension
 from fas_core.errors import UserError
+from fas_core.evaluate import evaluate_with_intervals
 from fas_core.sampling import domain_balanced
+from fas_core.scores import ScoreSet
 from fas_core.stages import find_frame_videos
 from fas_core.video_data import DatasetMismatchError, WorkPaths
 from fas_sgtd_multi_frame.train import DEFAULTS as MULTI_DEFAULTS
@@ -226,6 +228,16 @@ def test_target_oracle_metric_and_both_rules_by_hand():
     # every resample of a separated set has AUC 1 and its own EER point at FAR = FRR = 0
     oracle = rule_figures(separated, separated, "best_target_oracle.pt")["test_eer_threshold"]
     assert oracle["HTER_ci"] == [0.0, 0.0] and oracle["AUC_ci"] == [1.0, 1.0]
+
+
+def test_selection_rules_from_the_test_reports_figures_equal_those_computed_afresh():
+    # test.py reads both rules off the report's figures (default bootstrap) instead of evaluating the split again
+    rng = np.random.default_rng(3)
+    species = ("live", "print", "replay")
+    dev = [(f"d{i}", float(rng.random()), int(i % 3 == 0), species[i % 3]) for i in range(40)]
+    test = [(f"t{i}", float(rng.random()), int(i % 3 == 0), species[i % 3]) for i in range(60)]
+    report = evaluate_with_intervals(ScoreSet.from_rows(dev), ScoreSet.from_rows(test))
+    assert rules_from_figures(report, "best.pt") == rule_figures(dev, test, "best.pt")
 
 
 def test_dsdg_pairs_subjects_and_types_of_other_datasets(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -9,11 +11,12 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from fas_core.config import load_config
-from fas_core.engine import ENGINE_DEFAULTS, SeededBatchSampler, train
+from fas_core.engine import ENGINE_DEFAULTS, SeededBatchSampler, count_unreadable, train
 from fas_core.errors import UserError
 from fas_core.method import Method
 from fas_core.methods import register
 from fas_core.task import Task
+from fas_core.unreadable import UnreadableTally
 
 # The engine only needs a method's name and record; the toy network is the task's own.
 register("engine_toy", Method(name="engine_toy", build=lambda args: nn.Identity(), default_model_args={},
@@ -81,6 +84,12 @@ def test_sampler_is_deterministic_and_resumable():
     assert list(s) != full  # a new order every epoch
 
 
+def test_default_epoch_is_the_seeded_permutation_cut_into_full_batches():
+    # the order a run's checkpoints were trained in: numpy's permutation from (seed, epoch), last partial batch dropped
+    order = np.random.default_rng([5, 2]).permutation(10).tolist()
+    assert SeededBatchSampler(10, 3, seed=5).epoch_batches(2) == [order[0:3], order[3:6], order[6:9]]
+
+
 def test_ddp_ranks_take_disjoint_batches():
     r0 = [i for b in SeededBatchSampler(12, 2, 0, rank=0, world=2) for i, _ in b]
     r1 = [i for b in SeededBatchSampler(12, 2, 0, rank=1, world=2) for i, _ in b]
@@ -113,3 +122,13 @@ def test_too_small_dataset_is_a_clear_error(tmp_path):
     cfg = _cfg(tmp_path / "r", batch_size=50)
     with pytest.raises(UserError, match="gives no full batch of 50"):
         train(ToyTask(cfg), cfg)
+
+
+def test_the_first_twenty_unreadable_files_are_each_named_once_in_the_log():
+    warned: list[str] = []
+    run = SimpleNamespace(unreadable=UnreadableTally(1.0), cfg=SimpleNamespace(train=SimpleNamespace(batch_size=8)),
+                          log=SimpleNamespace(warning=warned.append), task=SimpleNamespace(name="toy"),
+                          progress=SimpleNamespace(step=3))
+    count_unreadable(run, [f"f{i}" for i in range(18)])
+    count_unreadable(run, ["f0", "f18", "f19", "f20", "f21"])  # f0 was named; f18 and f19 complete the twenty
+    assert [w.rsplit(": ", 1)[1] for w in warned] == [f"f{i}" for i in range(20)]

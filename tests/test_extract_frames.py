@@ -138,3 +138,22 @@ def test_preprocess_plan_and_skips(videos, tmp_path, capsys):
     assert plan["extract_frames"].is_complete() and not plan["detect_faces"].is_complete()
     (work / "frames" / "1_1_01_1" / "faces.json").write_text("{}")
     assert plan["detect_faces"].is_complete() and not plan["crop"].is_complete()
+
+
+def test_stage_completeness_lists_each_tree_once():
+    from data.preprocess import complete_when
+
+    calls = []
+
+    def listing(name: str, videos: list[str]):
+        def videos_of() -> list[str]:
+            calls.append(name)
+            return videos
+        return videos_of
+
+    assert complete_when(listing("needed", ["a", "b"]), listing("present", ["b", "a", "c"]))()
+    assert calls == ["needed", "present"]
+    assert not complete_when(listing("needed", ["a", "d"]), listing("present", ["a"]))()
+    calls.clear()
+    assert not complete_when(listing("needed", []), listing("present", ["a"]))()  # nothing to do is not complete
+    assert calls == ["needed"]

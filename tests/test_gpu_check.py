@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import gpu_check  # noqa: E402
 import gpu_check_runs  # noqa: E402
-from gpu_check_common import METHODS, PROFILES, Context, Report  # noqa: E402
+from gpu_check_common import METHODS, PROFILES, Context, Report, failure  # noqa: E402
 
 SKIPPED = "skipped (time budget)"
 
@@ -92,3 +92,10 @@ def test_parts_past_their_share_of_the_budget_are_reported_skipped(tmp_path):
     speed = table_rows(markdown, "Training step speed (the engine's step, synthetic-tree batch reused)")
     assert [r["what"] for r in speed] == [f"{k} fp32" for k in METHODS] + ["cdcn_u compile"]
     assert {r["result"] for r in speed} == {SKIPPED}
+
+
+def test_a_failed_row_names_the_exception_and_the_first_line_of_its_message():
+    assert failure(RuntimeError("CUDA out of memory.\nTried to allocate 2 GiB")) == \
+        "FAIL: RuntimeError: CUDA out of memory."
+    assert failure(ValueError("x" * 400)) == "FAIL: ValueError: " + "x" * 300
+    assert failure(KeyError()) == "FAIL: KeyError: "
