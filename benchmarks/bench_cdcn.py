@@ -34,14 +34,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.timing import (  # noqa: E402
-    add_timing_arguments,
-    apply_timing_arguments,
-    convolution_share,
-    interleaved,
-    load_average,
-    median,
-)
+from benchmarks import timing  # noqa: E402
+from benchmarks.timing import add_timing_arguments, apply_timing_arguments, interleaved, load_average  # noqa: E402
 from dum.losses import mixed_batch_loss  # noqa: E402
 from dum.model import build_model, reparameterize, set_literal  # noqa: E402
 from fas_core.fuse import fuse_for_inference  # noqa: E402
@@ -154,8 +148,8 @@ def ceiling_line(times: dict[tuple[str, str], list[float]], fns: dict[tuple[str,
     """The folded step's share of CPU time in convolutions (one profiled call) and the speed-up over
     the literal form that the folded step's convolutions alone would reach."""
     key = ("folded", "NCHW")
-    share = convolution_share(fns[key])
-    ceiling = median(times[("literal", "NCHW")]) / (median(times[key]) * share) if share else float("inf")
+    share = timing.convolution_share(fns[key])
+    ceiling = timing.median(times[("literal", "NCHW")]) / (timing.median(times[key]) * share) if share else float("inf")
     return (f"folded, NCHW: {100 * share:.0f}% of the step's CPU time is convolution (torch.profiler); "
             f"with everything else free it would be at most {ceiling:.2f}x the literal form")
 
