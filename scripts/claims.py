@@ -51,14 +51,21 @@ class Budget:
     dsdg_iters: int  # the DSDG generator (claim 4)
     pairs: int  # generated pairs (claim 4)
     few_users: tuple[int, ...] = (1, 2)  # claim 4: real training users kept (the demo preset trains on 1, 2, 3)
+    evaluations: int = 3  # dev evaluations over each run; best.pt is the best of them
     extra: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per method: extra overrides
 
 
 # The demo configs' networks and inputs (64x64 faces for CDCN, 32x32 for FAS-SGTD) at every
-# size; only the steps change. quick: each claim in under 10 minutes on 2 idle cores (3 seeds);
-# default: under 30; full: the demo configs' own budgets and more, overnight.
+# size; only the steps change, and quick scores fewer frames (clips) per dev and test video and
+# evaluates on dev once, at the end. quick: each claim in under 10 minutes on 2 idle cores (3
+# seeds); default: under 30; full: the demo configs' own budgets and more, overnight.
+QUICK_SCORING = {
+    "sgtd": ("eval.frames_per_video=2", "test.frames_per_video=2"),  # demo configs: 6 and 6
+    "dum": ("eval.frames_per_video=2", "test.frames_per_video=1"),  # demo config: 4 and 8
+}
 BUDGETS: dict[str, Budget] = {
-    "quick": Budget(single_iters=300, multi_iters=50, dum_iters=30, dsdg_iters=30, pairs=40),
+    "quick": Budget(single_iters=120, multi_iters=40, dum_iters=20, dsdg_iters=20, pairs=40, evaluations=1,
+                    extra=QUICK_SCORING),
     "default": Budget(single_iters=900, multi_iters=200, dum_iters=100, dsdg_iters=100, pairs=100),
     "full": Budget(single_iters=3000, multi_iters=600, dum_iters=1200, dsdg_iters=600, pairs=400),
     # The end-to-end test: one or two steps of small networks on the tests' fake work tree.
@@ -164,9 +171,9 @@ def marker(folder: Path, name: str) -> Path:
     return folder / f".claims_step_{name}.json"
 
 
-def evaluation(iters: int) -> tuple[str, ...]:
-    """Three dev evaluations over the run (best.pt chosen on dev), checkpoints as often, no images."""
-    every = max(1, iters // 3)
+def evaluation(iters: int, count: int) -> tuple[str, ...]:
+    """``count`` dev evaluations over the run (best.pt chosen on dev), checkpoints as often, no images."""
+    every = max(1, iters // count)
     return (f"train.max_iters={iters}", f"train.eval_every={every}", f"train.eval_after={every}",
             f"train.ckpt_every={every}", "train.image_every=0")
 
@@ -198,7 +205,7 @@ def preprocess_steps(ctx: Context, hard: bool) -> list[Step]:
 def sgtd_single(ctx: Context, seed: int) -> tuple[list[Step], Path]:
     d = run_dir(ctx, "sgtd_single_hard", seed)
     args = ("--config", "fas_sgtd_single_frame/configs/hard.yaml", f"data.work={ctx.hard_work}",
-            f"train.seed={seed}", *evaluation(ctx.budget.single_iters), *ctx.extra("sgtd"))
+            f"train.seed={seed}", *evaluation(ctx.budget.single_iters, ctx.budget.evaluations), *ctx.extra("sgtd"))
     return train_and_test("fas_sgtd_single_frame", d, args), d / "test"
 
 
@@ -207,7 +214,7 @@ def sgtd_multi(ctx: Context, seed: int) -> tuple[list[Step], Path]:
     d = run_dir(ctx, "sgtd_multi_hard", seed)
     args = ("--config", "fas_sgtd_multi_frame/configs/hard.yaml", f"data.work={ctx.hard_work}",
             f"model.single_checkpoint={single_test.parent / 'best.pt'}", f"train.seed={seed}",
-            *evaluation(ctx.budget.multi_iters), *ctx.extra("sgtd"), *ctx.extra("multi"))
+            *evaluation(ctx.budget.multi_iters, ctx.budget.evaluations), *ctx.extra("sgtd"), *ctx.extra("multi"))
     return single_steps[:1] + train_and_test("fas_sgtd_multi_frame", d, args), d / "test"
 
 
@@ -218,8 +225,8 @@ def dum_arm(key: str, *overrides: str, lists: Callable[[Context], Path] | None =
 
     def runs(ctx: Context, seed: int) -> tuple[list[Step], Path]:
         d = run_dir(ctx, key, seed)
-        args = [f"data.work={ctx.work}", f"train.seed={seed}", *overrides, *evaluation(ctx.budget.dum_iters),
-                *ctx.extra("dum")]
+        args = [f"data.work={ctx.work}", f"train.seed={seed}", *overrides,
+                *evaluation(ctx.budget.dum_iters, ctx.budget.evaluations), *ctx.extra("dum")]
         if lists is not None:
             args.append(f"data.lists={lists(ctx)}")
         if generated:
@@ -343,7 +350,8 @@ def run_claim(ctx: Context, claim: Claim) -> dict[str, Any]:
 
 def budget_text(b: Budget) -> str:
     return (f"FAS-SGTD {b.single_iters} single-frame + {b.multi_iters} multi-frame steps; CDCN/CDCN_u "
-            f"{b.dum_iters} steps; DSDG {b.dsdg_iters} steps, {b.pairs} generated pairs")
+            f"{b.dum_iters} steps; DSDG {b.dsdg_iters} steps, {b.pairs} generated pairs; {b.evaluations} dev "
+            f"evaluation(s) per run")
 
 
 # ----------------------------------------------------------------------------- tables

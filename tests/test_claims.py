@@ -147,3 +147,31 @@ def test_bad_options_give_one_line(capsys) -> None:
     assert "--claims: unknown claim(s) [5]" in capsys.readouterr().err
     assert claims.main(["--seeds", "1"]) == 2
     assert "--seeds: at least 2 seeds" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- budgets
+def test_quick_budget_evaluates_once_and_scores_fewer_frames(tmp_path) -> None:
+    ctx = claims.Context(out=tmp_path, budget=claims.BUDGETS["quick"], seeds=3, work=Path("w"),
+                         hard_work=Path("h"), prepare=False, settings=BootstrapSettings())
+    cdcn, vanilla = claims_by_number()[2].arm_a, claims_by_number()[2].arm_b
+    for arm in (cdcn, vanilla):
+        steps, _ = arm.runs(ctx, 1)
+        train, test = (s.argv for s in steps)
+        assert "train.max_iters=20" in train and "train.eval_every=20" in train and "train.eval_after=20" in train
+        assert "test.frames_per_video=1" in test and "eval.frames_per_video=2" in test
+    steps, _ = claims_by_number()[1].arm_a.runs(ctx, 0)  # single-frame train, multi-frame train and test
+    assert [s.name.split()[0] for s in steps] == ["train", "train", "test"]
+    assert "train.eval_every=120" in steps[0].argv and "train.eval_every=40" in steps[1].argv
+    assert all("test.frames_per_video=2" in s.argv for s in steps)
+
+
+def test_default_budget_keeps_three_evaluations_and_the_configs_scoring(tmp_path) -> None:
+    ctx = claims.Context(out=tmp_path, budget=claims.BUDGETS["default"], seeds=3, work=Path("w"),
+                         hard_work=Path("h"), prepare=False, settings=BootstrapSettings())
+    steps, _ = claims_by_number()[2].arm_a.runs(ctx, 0)
+    assert "train.eval_every=33" in steps[0].argv
+    assert not any(a.startswith(("test.frames_per_video", "eval.frames_per_video")) for a in steps[0].argv)
+
+
+def claims_by_number() -> dict[int, claims.Claim]:
+    return {c.number: c for c in claims.claims_list()}
