@@ -66,7 +66,8 @@ QUICK_SCORING = {
 BUDGETS: dict[str, Budget] = {
     "quick": Budget(single_iters=120, multi_iters=40, dum_iters=20, dsdg_iters=20, pairs=40, evaluations=1,
                     extra=QUICK_SCORING),
-    "default": Budget(single_iters=900, multi_iters=200, dum_iters=100, dsdg_iters=100, pairs=100),
+    "default": Budget(single_iters=350, multi_iters=150, dum_iters=70, dsdg_iters=40, pairs=60,
+                      extra={"dum": ("test.frames_per_video=4",)}),
     "full": Budget(single_iters=3000, multi_iters=600, dum_iters=1200, dsdg_iters=600, pairs=400),
     # The end-to-end test: one or two steps of small networks on the tests' fake work tree.
     "tiny": Budget(single_iters=2, multi_iters=1, dum_iters=1, dsdg_iters=1, pairs=2, few_users=(1,), extra={

@@ -165,12 +165,14 @@ def test_quick_budget_evaluates_once_and_scores_fewer_frames(tmp_path) -> None:
     assert all("test.frames_per_video=2" in s.argv for s in steps)
 
 
-def test_default_budget_keeps_three_evaluations_and_the_configs_scoring(tmp_path) -> None:
+def test_default_budget_keeps_three_evaluations_and_the_sgtd_configs_scoring(tmp_path) -> None:
     ctx = claims.Context(out=tmp_path, budget=claims.BUDGETS["default"], seeds=3, work=Path("w"),
                          hard_work=Path("h"), prepare=False, settings=BootstrapSettings())
     steps, _ = claims_by_number()[2].arm_a.runs(ctx, 0)
-    assert "train.eval_every=33" in steps[0].argv
-    assert not any(a.startswith(("test.frames_per_video", "eval.frames_per_video")) for a in steps[0].argv)
+    assert "train.eval_every=23" in steps[0].argv and "test.frames_per_video=4" in steps[1].argv
+    steps, _ = claims_by_number()[1].arm_a.runs(ctx, 0)
+    assert "train.eval_every=116" in steps[0].argv and "train.eval_every=50" in steps[1].argv
+    assert not any(a.startswith(("test.frames_per_video", "eval.frames_per_video")) for s in steps for a in s.argv)
 
 
 def claims_by_number() -> dict[int, claims.Claim]:
