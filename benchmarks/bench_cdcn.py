@@ -148,8 +148,7 @@ def ceiling_line(times: dict[tuple[str, str], list[float]], fns: dict[tuple[str,
     """The folded step's share of CPU time in convolutions (one profiled call) and the speed-up over
     the literal form that the folded step's convolutions alone would reach."""
     key = ("folded", "NCHW")
-    share = timing.convolution_share(fns[key])
-    ceiling = timing.median(times[("literal", "NCHW")]) / (timing.median(times[key]) * share) if share else float("inf")
+    share, ceiling = timing.convolution_ceiling(fns[key], times[("literal", "NCHW")], times[key])
     return (f"folded, NCHW: {100 * share:.0f}% of the step's CPU time is convolution (torch.profiler); "
             f"with everything else free it would be at most {ceiling:.2f}x the literal form")
 

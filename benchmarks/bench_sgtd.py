@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.timing import (  # noqa: E402
     add_timing_arguments,
     apply_timing_arguments,
-    convolution_share,
+    convolution_ceiling,
     interleaved,
     load_average,
     median,
@@ -220,8 +220,7 @@ def ceiling_row(stage: str, size: int, batch: int, mode: str, times: dict[str, l
     """A table row: the fast step's share of CPU time in convolutions, and the speed-up over the
     literal form that a fast step made of its convolutions alone would reach (the ceiling for any
     change that leaves the convolutions as they are)."""
-    share = convolution_share(fast)
-    ceiling = median(times["literal"]) / (median(times["fast"]) * share) if share else float("inf")
+    share, ceiling = convolution_ceiling(fast, times["literal"], times["fast"])
     return (f"| {stage} frame | {size} | {batch} | {mode}: fast step's convolutions alone | | "
             f"{median(times['fast']) * share:.2f} | | **{ceiling:.2f}x** at most "
             f"({100 * share:.0f}% of the fast step is convolution) | | |")

@@ -82,6 +82,15 @@ def convolution_share(fn: Callable[[], object]) -> float:
     return conv / total if total else 0.0
 
 
+def convolution_ceiling(fast: Callable[[], object], literal_times: list[float],
+                        fast_times: list[float]) -> tuple[float, float]:
+    """``(share, ceiling)``: the fast step's :func:`convolution_share` and the speed-up over the literal form
+    that a fast step made of its convolutions alone would reach (median times; ``inf`` without convolutions)."""
+    share = convolution_share(fast)
+    ceiling = median(literal_times) / (median(fast_times) * share) if share else float("inf")
+    return share, ceiling
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
