@@ -53,7 +53,9 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "log_every": Typed(int, 10, low=1),  # console + TensorBoard scalars every N steps
     "image_every": Typed(int, 100, low=0),  # TensorBoard images every N steps (0: never)
     "eval_every": Typed(int, 200, low=0),  # dev evaluation every N steps (0: only at the end)
-    "eval_after": Typed(int, 0, low=0),  # no dev evaluation before this step
+    # No dev evaluation before this step; a run that ends before it still evaluates once, at its last
+    # step, so that it leaves a best.pt (which the test command and the multi-frame stage load).
+    "eval_after": Typed(int, 0, low=0),
     "ckpt_every": Typed(int, 100, low=1),  # last.pt every N steps (and at the end)
     "resume": True,  # continue from run_dir/last.pt when it exists (false: start afresh, replacing it)
     "allow_changes": Typed(list, [], item=str),  # on resume, these keys may differ (e.g. [data.work]); see RESUME_FREE
@@ -443,7 +445,12 @@ def after_step(run: Run, batch: Any, loss: torch.Tensor, logs: dict[str, float],
         with torch.no_grad():
             run.task.log_images(run.writer, _unwrap(run.model), batch, p.step)
     at_end = p.step >= tc.max_iters
-    if p.step >= tc.eval_after and ((tc.eval_every and p.step % tc.eval_every == 0) or at_end):
+    due = bool(tc.eval_every) and p.step % tc.eval_every == 0
+    if p.step >= tc.eval_after and (due or at_end):
+        run.evaluate_dev()
+    elif at_end and "step" not in p.best:
+        run.log.info(f"[{run.task.name}] the run ends at step {p.step}, before train.eval_after={tc.eval_after}: "
+                     "one dev evaluation now, so that best.pt exists")
         run.evaluate_dev()
     if p.step % tc.ckpt_every == 0 or at_end:
         run.save_last()

@@ -132,3 +132,43 @@ def test_the_first_twenty_unreadable_files_are_each_named_once_in_the_log():
     count_unreadable(run, [f"f{i}" for i in range(18)])
     count_unreadable(run, ["f0", "f18", "f19", "f20", "f21"])  # f0 was named; f18 and f19 complete the twenty
     assert [w.rsplit(": ", 1)[1] for w in warned] == [f"f{i}" for i in range(20)]
+
+
+class EvaluationLog(ToyTask):
+    """Notes the step of each dev evaluation (the step count after the last training step)."""
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.steps_done, self.evaluated_at = 0, []
+
+    def training_step(self, model, batch, step):
+        self.steps_done = step + 1
+        return super().training_step(model, batch, step)
+
+    def evaluate(self, model, split):
+        self.evaluated_at.append(self.steps_done)
+        return []
+
+    def selection_metric(self, rows):
+        return -float(len(self.evaluated_at)), {"dev_ACER": 0.0}  # every evaluation a new best
+
+
+@pytest.mark.parametrize("settings, evaluated_at", [
+    ({"eval_every": 3, "eval_after": 4}, [6, 8]),  # every 3 steps from step 4 on, and at the end
+    ({"eval_every": 0, "eval_after": 0}, [8]),  # only at the end
+    ({"eval_every": 3, "eval_after": 100}, [8]),  # ends before eval_after: once at the end, for best.pt
+])
+def test_dev_evaluation_steps_and_a_best_checkpoint_from_every_run(tmp_path, settings, evaluated_at):
+    cfg = _cfg(tmp_path / "r", **settings)
+    task = EvaluationLog(cfg)
+    train(task, cfg)
+    assert task.evaluated_at == evaluated_at
+    assert torch.load(tmp_path / "r" / "best.pt", weights_only=True)["best"]["step"] == evaluated_at[-1]
+
+
+def test_a_longer_resumed_run_before_eval_after_does_not_evaluate_again(tmp_path):
+    train(EvaluationLog(cfg := _cfg(tmp_path / "r", eval_after=100)), cfg)
+    longer = _cfg(tmp_path / "r", eval_after=100, max_iters=10)
+    task = EvaluationLog(longer)
+    train(task, longer)
+    assert task.evaluated_at == [] and torch.load(tmp_path / "r" / "best.pt", weights_only=True)["best"]["step"] == 8
