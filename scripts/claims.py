@@ -58,7 +58,8 @@ class Budget:
 # The demo configs' networks and inputs (64x64 faces for CDCN, 32x32 for FAS-SGTD) at every
 # size; only the steps change, and quick scores fewer frames (clips) per dev and test video and
 # evaluates on dev once, at the end. quick: each claim in under 10 minutes on 2 idle cores (3
-# seeds); default: under 30; full: the demo configs' own budgets and more, overnight.
+# seeds); default: under 30 (measured: 24-28.5); full: FAS-SGTD at the hard config's own budget,
+# CDCN 2.5 times the demo config's 240 steps, all four claims in about 8 hours (docs/claims.md).
 QUICK_SCORING = {
     "sgtd": ("eval.frames_per_video=2", "test.frames_per_video=2"),  # demo configs: 6 and 6
     "dum": ("eval.frames_per_video=2", "test.frames_per_video=1"),  # demo config: 4 and 8
@@ -68,7 +69,7 @@ BUDGETS: dict[str, Budget] = {
                     extra=QUICK_SCORING),
     "default": Budget(single_iters=350, multi_iters=150, dum_iters=70, dsdg_iters=40, pairs=60,
                       extra={"dum": ("test.frames_per_video=4",)}),
-    "full": Budget(single_iters=3000, multi_iters=600, dum_iters=1200, dsdg_iters=600, pairs=400),
+    "full": Budget(single_iters=1200, multi_iters=300, dum_iters=600, dsdg_iters=600, pairs=400),
     # The end-to-end test: one or two steps of small networks on the tests' fake work tree.
     "tiny": Budget(single_iters=2, multi_iters=1, dum_iters=1, dsdg_iters=1, pairs=2, few_users=(1,), extra={
         "sgtd": ("data.input_size=32", "model.width=0.25", "train.batch_size=4", "train.threads=1",
