@@ -35,8 +35,9 @@ from fas_core.crop import crop_face, scale_box
 from fas_core.datasets.listing import MCIO, domain_of, parse_listed
 from fas_core.video_data import VideoEntry, evenly_spaced, load_listed_split
 
+from .model import IMAGE_SIZE  # fixed by the decoder
+
 OULU_SPOOF_TYPES = ("printer1", "printer2", "display1", "display2")  # file codes 2, 3, 4, 5 -> classes 0..3
-IMAGE_SIZE = 256
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ class Budget:
 # The demo configs' networks and inputs (64x64 faces for CDCN, 32x32 for FAS-SGTD) at every
 # size; only the steps change, and quick scores fewer frames (clips) per dev and test video and
 # evaluates on dev once, at the end. quick: each claim in under 10 minutes on 2 idle cores (3
-# seeds); default: under 30 (measured: 24-28.5); full: FAS-SGTD at the hard config's own budget,
+# seeds); default: under 30 (measured: 13-28.5); full: FAS-SGTD at the hard config's own budget,
 # CDCN 2.5 times the demo config's 240 steps, all four claims in about 8 hours (docs/claims.md).
 QUICK_SCORING = {
     "sgtd": ("eval.frames_per_video=2", "test.frames_per_video=2"),  # demo configs: 6 and 6
